@@ -1,0 +1,62 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+# CPU machines get the pinned CPU wheel; GPU users keep (or get) their own CUDA build.
+TORCH_CPU ?= torch==2.13.0
+
+.PHONY: run test test-slow lint typecheck bench clean help
+
+help:
+	@echo "make run        - set up .venv, run the example, print its run directory"
+	@echo "make test       - set up the dev environment, lint, type check, run the test suite"
+	@echo "make test-slow  - the whole suite including tests marked slow"
+	@echo "make bench      - install MLflow/TensorBoard/W&B and run benchmarks/ (see BENCHMARKS.md)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, pinned on CPU machines (any other request pulls GBs of CUDA packages).
+$(VENV)/.torch: | $(PY)
+	@if ! $(PY) -c "import torch" >/dev/null 2>&1; then \
+	  if command -v nvidia-smi >/dev/null 2>&1; then $(PIP) install "torch>=2.3"; \
+	  else $(PIP) install "$(TORCH_CPU)"; fi; \
+	fi
+	@touch $@
+
+$(VENV)/.runtime: pyproject.toml $(VENV)/.torch
+	$(PIP) install -e ".[torch]"
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml $(VENV)/.torch
+	$(PIP) install -e ".[all,dev]"
+	@touch $@
+
+run: $(VENV)/.runtime
+	$(PY) examples/track_custom_loop.py --root runs
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests examples benchmarks
+	$(BIN)/ruff format --check src tests examples benchmarks
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest -m "not slow and not gpu and not browser" -q
+
+test-slow: $(VENV)/.dev
+	$(BIN)/pytest -q
+
+$(VENV)/.bench: pyproject.toml $(VENV)/.dev
+	$(PIP) install -e ".[all,dev,bench]"
+	@touch $@
+
+bench: $(VENV)/.bench
+	$(PY) benchmarks/bench_logging.py
+	$(PY) benchmarks/bench_index.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,24 @@
+"""runlab: run, record, tune and watch training experiments.
+
+``import runlab`` is light: it never imports torch, wandb, mlflow, ray or fastapi.
+
+    import runlab
+    with runlab.start_run(config=cfg, root="runs", name="exp") as run:
+        run.log({"loss": 0.3}, step=1)
+        run.log_epoch(0, {"train": {"loss": 0.3}, "val": {"loss": 0.4}})
+"""
+
+from runlab._version import __version__
+from runlab.errors import RunlabError
+from runlab.tracking import Preempted, Run, RunRecord, RunState, load_runs, start_run
+
+__all__ = [
+    "Preempted",
+    "Run",
+    "RunRecord",
+    "RunState",
+    "RunlabError",
+    "__version__",
+    "load_runs",
+    "start_run",
+]

@@ -1,0 +1,65 @@
+"""Where a run came from: host, command line, versions, git commit and dirty flag."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import socket
+import subprocess
+import sys
+from typing import Any
+
+from runlab._version import __version__
+
+
+def git_info(cwd: str | None = None) -> dict[str, Any] | None:
+    """Commit and dirty flag of the repository holding ``cwd``, or None outside a repository."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+def versions() -> dict[str, str]:
+    """Python and runlab versions; torch only when the program already imported it."""
+    out = {"python": platform.python_version(), "runlab": __version__}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        out["torch"] = str(getattr(torch, "__version__", "unknown"))
+    return out
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return None
+
+
+def provenance() -> dict[str, Any]:
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "user": _user(),
+        "cwd": os.getcwd(),
+        "command": [sys.executable, *sys.argv],
+        "git": git_info(),
+        "versions": versions(),
+    }

@@ -1,0 +1,1 @@
+"""The ``runlab`` command line: thin Typer commands over the library."""

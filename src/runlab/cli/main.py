@@ -1,0 +1,62 @@
+"""Entry point: ``runlab`` and ``python -m runlab``.
+
+Commands are thin: parse, call the library, print. A :class:`runlab.errors.RunlabError` becomes
+one line on stderr and its exit code (2 for usage and config errors); ``--debug`` anywhere on
+the command line shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import typer
+
+from runlab._version import __version__
+from runlab.cli import runs
+from runlab.errors import RunlabError
+
+app = typer.Typer(
+    name="runlab",
+    help="Run, record, tune and watch training experiments.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+runs.register(app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"runlab {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show tracebacks for errors (also RUNLAB_DEBUG=1)."
+    ),
+) -> None:
+    """runlab: run, record, tune and watch training experiments."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("RUNLAB_DEBUG", "") not in ("", "0")
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="runlab")
+    except RunlabError as err:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"runlab: error: {err}\n")
+        sys.exit(err.exit_code)
+    except BrokenPipeError:  # `runlab ls | head`
+        sys.stderr.close()
+        sys.exit(0)

@@ -1,0 +1,143 @@
+"""File primitives of the run directory: atomic JSON/text writes and flushed JSONL appends."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+
+def to_jsonable(obj: Any) -> Any:
+    """``json`` fallback for NumPy/torch scalars and arrays, paths, sets and the rest."""
+    item = getattr(obj, "item", None)
+    if callable(item):
+        try:
+            return item()  # NumPy scalar, 0-d array, 1-element tensor
+        except (ValueError, RuntimeError):
+            pass
+    tolist = getattr(obj, "tolist", None)
+    if callable(tolist):
+        return tolist()
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return str(obj)
+
+
+def _read_umask() -> int:
+    """The process umask, read without changing it (os.umask would, briefly, for all threads)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+_FILE_MODE = 0o666 & ~_read_umask()  # mkstemp creates 0600; run files are as readable as others
+_ENCODER = json.JSONEncoder(
+    default=to_jsonable
+)  # built once: json.dumps(default=) builds one a call
+
+
+def dumps(obj: Any, indent: int | None = None) -> str:
+    if indent is None:
+        return _ENCODER.encode(obj)
+    return json.dumps(obj, default=to_jsonable, indent=indent)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, fsync: bool = True) -> None:
+    """Write ``text`` so that a reader sees the old file or the new one, never half of one.
+
+    ``fsync=False`` for files rewritten every few seconds (heartbeat): the rename is still
+    atomic for readers; only a power cut could lose the latest version.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, _FILE_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    atomic_write_text(path, dumps(obj, indent=2) + "\n")
+
+
+def atomic_write_json_fast(path: str | os.PathLike[str], obj: Any) -> None:
+    """Atomic for readers, without fsync: for files rewritten every few seconds."""
+    atomic_write_text(path, dumps(obj) + "\n", fsync=False)
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+class JsonlAppender:
+    """Append-only JSON-lines file.
+
+    ``write`` buffers; ``write(..., flush=True)`` (events) reaches the OS before returning, so a
+    ``kill -9`` cannot lose it. Buffered lines (per-step scalars) are flushed at the latest
+    ``max_delay`` seconds later by the caller's next write or by :meth:`flush_if_due`, which the
+    run's heartbeat thread calls. The binary buffered file is thread-safe, so the background
+    flush needs no lock of ours.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], max_delay: float = 1.0) -> None:
+        self.path = Path(path)
+        self._fh = open(self.path, "ab", buffering=1 << 16)  # noqa: SIM115 - lives with the run
+        self._max_delay = max_delay
+        self._last_flush = time.monotonic()
+        self._lock = threading.Lock()
+
+    def write(self, obj: Any, flush: bool = False) -> None:
+        self._fh.write(_ENCODER.encode(obj).encode() + b"\n")
+        if flush or time.monotonic() - self._last_flush > self._max_delay:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._fh.closed:
+                self._fh.flush()
+            self._last_flush = time.monotonic()
+
+    def flush_if_due(self) -> None:
+        if time.monotonic() - self._last_flush > self._max_delay:
+            self.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._fh.closed:
+                self._fh.close()
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a JSONL file, ignoring a torn last line (the process died mid-write)."""
+    out: list[dict[str, Any]] = []
+    try:
+        with open(path, "rb") as fh:
+            for line in fh:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+    except FileNotFoundError:
+        pass
+    return out

@@ -1,0 +1,291 @@
+"""The SQLite index of a runs root (``<root>/index.db``): a cache of the run directories.
+
+The directories stay the truth: the index is updated by runs as they start, change status and
+finish, rebuilt by ``runlab index``, and on every query reconciled with the directory listing
+(runs copied in are added, deleted runs dropped) and with the files of runs it believes live.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from runlab.errors import CorruptRunError
+from runlab.tracking import _io
+from runlab.tracking._config import load_yaml
+from runlab.tracking._liveness import derive_state
+from runlab.tracking.expr import Expression, get_path
+from runlab.tracking.state import LIVE_STATES, RunState
+
+INDEX_FILE = "index.db"
+SCHEMA_VERSION = 1
+_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "created",
+    "started",
+    "ended",
+    "duration",
+    "host",
+    "pid",
+    "parent",
+    "trial",
+    "tags",
+    "metrics",
+    "config",
+    "path",
+)
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, name TEXT, status TEXT, created TEXT, started TEXT, ended TEXT,
+    duration REAL, host TEXT, pid INTEGER, parent TEXT, trial INTEGER,
+    tags TEXT, metrics TEXT, config TEXT, path TEXT, updated REAL
+);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created);
+CREATE INDEX IF NOT EXISTS runs_name ON runs(name);
+CREATE INDEX IF NOT EXISTS runs_parent ON runs(parent);
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / "run.json").is_file()
+
+
+def read_run_files(run_dir: Path) -> dict[str, Any]:
+    """The index row of one run directory, read from its files."""
+    try:
+        info = _io.read_json(run_dir / "run.json")
+    except FileNotFoundError as err:
+        raise CorruptRunError(f"{run_dir} has no run.json; is it a run directory?") from err
+    except (OSError, ValueError) as err:
+        raise CorruptRunError(f"{run_dir / 'run.json'} is unreadable: {err}") from err
+    if not isinstance(info, dict) or "id" not in info:
+        raise CorruptRunError(f"{run_dir / 'run.json'} is not a runlab run.json (no 'id')")
+    try:
+        metrics = _io.read_json(run_dir / "metrics.json")
+    except (OSError, ValueError):
+        metrics = {}
+    try:
+        config = load_yaml((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, ValueError, Exception):
+        config = {}
+    return _row(run_dir, info, config, metrics)
+
+
+def _row(run_dir: Path, info: dict[str, Any], config: Any, metrics: Any) -> dict[str, Any]:
+    return {
+        "id": info["id"],
+        "name": info.get("name"),
+        "status": info.get("status"),
+        "created": info.get("created"),
+        "started": info.get("started"),
+        "ended": info.get("ended"),
+        "duration": info.get("duration_seconds"),
+        "host": info.get("host"),
+        "pid": info.get("pid"),
+        "parent": info.get("parent"),
+        "trial": info.get("trial"),
+        "tags": _io.dumps(info.get("tags") or {}),
+        "metrics": _io.dumps(metrics if isinstance(metrics, dict) else {}),
+        "config": _io.dumps(config if isinstance(config, dict) else {}),
+        "path": run_dir.name,
+    }
+
+
+class IndexedRun(dict[str, Any]):
+    """One row of the index: plain columns, with ``tags``/``metrics``/``config`` decoded from
+    JSON only when asked for (so filtering 10,000 runs on status parses nothing)."""
+
+    _JSON = ("tags", "metrics", "config")
+
+    def __getitem__(self, key: str) -> Any:
+        value = dict.__getitem__(self, key)
+        if key in self._JSON and isinstance(value, str):
+            value = json.loads(value)
+            dict.__setitem__(self, key, value)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default  # noqa: SIM401 - self.get is this method
+
+    def lookup(self, path: tuple[str, ...]) -> Any:
+        """Resolve an expression name: ``status``, ``metrics.val_loss``, ``config.optim.lr``."""
+        head = path[0]
+        if head in self._JSON:
+            return get_path(self[head], path[1:])
+        return self[head] if head in self and len(path) == 1 else None
+
+
+class RunIndex:
+    """``<root>/index.db``: WAL mode and a busy timeout, so many writers can share it."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.path = self.root / INDEX_FILE
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        con.execute("PRAGMA busy_timeout = 60000")
+        for attempt in range(50):  # switching to WAL is not covered by the busy timeout
+            try:
+                if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    con.execute("PRAGMA journal_mode = WAL")
+                con.execute("PRAGMA synchronous = NORMAL")
+                if con.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    con.executescript(_SCHEMA)
+                return con
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) and "busy" not in str(err):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise sqlite3.OperationalError(f"index {self.path} stayed locked")
+
+    # ------------------------------------------------------------------ writes
+    def upsert_run_dir(
+        self, run_dir: Path, info: dict[str, Any] | None = None, config: Any = None
+    ) -> None:
+        """Insert or refresh one run (from the live handle's state, or from its files)."""
+        if info is None:
+            row = read_run_files(run_dir)
+        else:
+            try:
+                metrics = _io.read_json(run_dir / "metrics.json")
+            except (OSError, ValueError):
+                metrics = {}
+            row = _row(run_dir, info, config or {}, metrics)
+        with self._connection() as con:
+            self._insert(con, [row])
+
+    def _insert(self, con: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        now = time.time()
+        con.executemany(
+            f"INSERT OR REPLACE INTO runs ({', '.join(_COLUMNS)}, updated) "
+            f"VALUES ({placeholders}, ?)",
+            [(*tuple(r[c] for c in _COLUMNS), now) for r in rows],
+        )
+
+    def _connection(self) -> _Closing:
+        return _Closing(self._connect())
+
+    def rebuild(self) -> tuple[int, list[str]]:
+        """Re-read every run directory. Returns (runs indexed, warnings for skipped dirs)."""
+        rows, warnings = self._read_dirs(self._run_dirs())
+        with self._connection() as con:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("DELETE FROM runs")
+            self._insert(con, rows)
+            con.execute("COMMIT")
+        return len(rows), warnings
+
+    def _run_dirs(self) -> list[Path]:
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return []
+        return [Path(e.path) for e in entries if e.is_dir() and is_run_dir(Path(e.path))]
+
+    def _read_dirs(self, dirs: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
+        rows, warnings = [], []
+        for d in dirs:
+            try:
+                rows.append(read_run_files(d))
+            except CorruptRunError as err:
+                warnings.append(f"skipped {d.name}: {err}")
+        return rows, warnings
+
+    # ------------------------------------------------------------------ reads
+    def runs(self, warnings: list[str] | None = None) -> list[IndexedRun]:
+        """Every run, reconciled with the directories and with live runs' files."""
+        if not self.root.is_dir():
+            return []
+        with self._connection() as con:
+            con.row_factory = sqlite3.Row
+            rows = {
+                r["path"]: IndexedRun(r)
+                for r in con.execute(f"SELECT {', '.join(_COLUMNS)} FROM runs")
+            }
+            on_disk = {e.name for e in os.scandir(self.root) if e.is_dir()}
+            new = [self.root / n for n in on_disk - rows.keys() if is_run_dir(self.root / n)]
+            gone = [p for p in rows if p not in on_disk]
+            stale = [p for p, r in rows.items() if p in on_disk and r["status"] in _LIVE]
+            fresh, problems = self._read_dirs(new + [self.root / p for p in stale])
+            if warnings is not None:
+                warnings.extend(problems)
+            if fresh or gone:
+                con.execute("BEGIN IMMEDIATE")
+                self._insert(con, fresh)
+                con.executemany("DELETE FROM runs WHERE path = ?", [(p,) for p in gone])
+                con.execute("COMMIT")
+        for p in gone:
+            del rows[p]
+        for r in fresh:
+            rows[r["path"]] = IndexedRun(r)
+        for r in rows.values():
+            if r["status"] in _LIVE:
+                r["status"] = self._live_state(r).value
+        return list(rows.values())
+
+    def _live_state(self, row: IndexedRun) -> RunState:
+        try:
+            beat = _io.read_json(self.root / row["path"] / "heartbeat.json")
+        except (OSError, ValueError):
+            beat = None
+        return derive_state(row["status"], row["host"], row["pid"], row["created"], beat)
+
+    def query(
+        self,
+        where: Expression | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+        warnings: list[str] | None = None,
+    ) -> tuple[list[IndexedRun], int]:
+        """Runs matching ``where``, sorted (``-key`` descending; default newest first) and cut
+        to ``limit``. Returns (rows, how many matched before the limit)."""
+        rows = self.runs(warnings)
+        if where is not None:
+            rows = [r for r in rows if where.matches(r.lookup)]
+        key = sort or "-created"
+        descending = key.startswith("-")
+        path = tuple(key.lstrip("-+").split("."))
+        present = [r for r in rows if r.lookup(path) is not None]
+        absent = [r for r in rows if r.lookup(path) is None]
+        present.sort(key=lambda r: _sort_key(r.lookup(path)), reverse=descending)
+        rows = present + absent  # runs without the key go last either way
+        total = len(rows)
+        return (rows[:limit] if limit else rows), total
+
+
+_LIVE = {s.value for s in LIVE_STATES}
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if isinstance(value, bool):
+        return (0, int(value))
+    if isinstance(value, (int, float)):
+        return (0, value) if value == value else (2, 0)  # NaN after everything
+    return (1, str(value))
+
+
+class _Closing:
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self.con = con
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.con
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None and self.con.in_transaction:
+            self.con.execute("ROLLBACK")
+        self.con.close()
+
+
+def iter_run_dirs(root: Path) -> Iterator[Path]:
+    yield from RunIndex(root)._run_dirs()

@@ -1,0 +1,205 @@
+"""The read-only view of a run directory, and loading many of them."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from runlab.errors import CorruptRunError
+from runlab.tracking import _io
+from runlab.tracking._config import load_yaml
+from runlab.tracking._liveness import derive_state
+from runlab.tracking._scalars import read_scalars
+from runlab.tracking.expr import Expression, get_path, parse
+from runlab.tracking.index import RunIndex
+from runlab.tracking.state import RunState
+
+
+class RunRecord:
+    """A run directory as it is on disk. Nothing here writes.
+
+    ``state`` is the written status, or ``crashed`` for a run that never reached a final status
+    and whose process is gone (dead pid on this host, or a stale heartbeat).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            info = _io.read_json(self.path / "run.json")
+        except FileNotFoundError as err:
+            raise CorruptRunError(f"{self.path} is not a run directory (no run.json)") from err
+        except (OSError, ValueError) as err:
+            raise CorruptRunError(
+                f"{self.path / 'run.json'} is unreadable ({err}); "
+                f"`runlab index` skips it, repair or delete the directory"
+            ) from err
+        if not isinstance(info, dict) or "id" not in info:
+            raise CorruptRunError(f"{self.path / 'run.json'} has no 'id'; not a runlab run")
+        self.info: dict[str, Any] = info
+
+    def __repr__(self) -> str:
+        return f"RunRecord({self.id!r}, state={self.state.value!r})"
+
+    @property
+    def id(self) -> str:
+        return str(self.info["id"])
+
+    @property
+    def name(self) -> str:
+        return str(self.info.get("name") or "")
+
+    @property
+    def tags(self) -> dict[str, Any]:
+        return dict(self.info.get("tags") or {})
+
+    @property
+    def parent(self) -> str | None:
+        return self.info.get("parent")
+
+    @property
+    def state(self) -> RunState:
+        return derive_state(
+            str(self.info.get("status")),
+            self.info.get("host"),
+            self.info.get("pid"),
+            self.info.get("created"),
+            self.heartbeat,
+        )
+
+    @property
+    def heartbeat(self) -> dict[str, Any] | None:
+        try:
+            beat = _io.read_json(self.path / "heartbeat.json")
+        except (OSError, ValueError):
+            return None
+        return beat if isinstance(beat, dict) else None
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        try:
+            data = load_yaml((self.path / "config.yaml").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @cached_property
+    def overrides(self) -> list[str]:
+        try:
+            data = load_yaml((self.path / "overrides.yaml").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        return list(data or [])
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """metrics.json, the summary (re-read on every access: it changes while running)."""
+        try:
+            data = _io.read_json(self.path / "metrics.json")
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        events = _io.read_jsonl(self.path / "events.jsonl")
+        return [e for e in events if name is None or e.get("event") == name]
+
+    def steps(self) -> list[dict[str, Any]]:
+        return _io.read_jsonl(self.path / "steps.jsonl")
+
+    def scalars(self, as_frame: bool = False) -> Any:
+        """Rows of scalars.csv (one per epoch and split); a DataFrame with ``as_frame``."""
+        rows = read_scalars(self.path / "scalars.csv")
+        if as_frame:
+            from runlab._imports import require
+
+            pd = require("pandas", "pandas", "RunRecord.scalars(as_frame=True)")
+            return pd.DataFrame(rows)
+        return rows
+
+    def stdout(self) -> str:
+        try:
+            return (self.path / "stdout.log").read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def lookup(self, path: tuple[str, ...]) -> Any:
+        """Resolve an expression name against this run (as ``runlab ls --where`` does)."""
+        head, rest = path[0], path[1:]
+        if head == "metrics":
+            return get_path(self.metrics, rest)
+        if head == "config":
+            return get_path(self.config, rest)
+        if head == "tags":
+            return get_path(self.tags, rest)
+        if head == "status" and not rest:
+            return self.state.value
+        if head == "duration" and not rest:
+            return self.info.get("duration_seconds")
+        return get_path(self.info, path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.info,
+            "status": self.state.value,
+            "path": str(self.path),
+            "config": self.config,
+            "metrics": self.metrics,
+        }
+
+
+def load_runs(
+    root: str | os.PathLike[str] | None = None,
+    where: str | Expression | None = None,
+    as_frame: bool = False,
+    sort: str | None = None,
+) -> Any:
+    """Runs under ``root`` (default ``./runs`` or ``$RUNLAB_ROOT``) as RunRecords, filtered by a
+    ``where`` expression; ``as_frame=True`` gives a pandas DataFrame with one row per run and
+    flattened ``tags.*``, ``metrics.*`` and ``config.*`` columns."""
+    from runlab.tracking.run import default_root
+
+    root_path = Path(root) if root is not None else default_root()
+    expr = parse(where) if isinstance(where, str) else where
+    rows, _ = RunIndex(root_path).query(expr, sort=sort or "created")
+    records = []
+    for row in rows:
+        try:
+            records.append(RunRecord(root_path / row["path"]))
+        except CorruptRunError:
+            continue  # deleted or damaged since it was listed
+    if not as_frame:
+        return records
+    from runlab._imports import require
+
+    pd = require("pandas", "pandas", "load_runs(as_frame=True)")
+    return pd.DataFrame([flatten_record(r) for r in records])
+
+
+def flatten_record(record: RunRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": record.id,
+        "name": record.name,
+        "status": record.state.value,
+        "created": record.info.get("created"),
+        "duration_seconds": record.info.get("duration_seconds"),
+        "parent": record.parent,
+        "path": str(record.path),
+    }
+    for prefix, data in (
+        ("tags", record.tags),
+        ("metrics", record.metrics),
+        ("config", record.config),
+    ):
+        out.update(flatten(data, prefix))
+    return out
+
+
+def flatten(data: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(flatten(v, f"{prefix}.{k}"))
+        return out
+    return {prefix: data}

@@ -1,0 +1,424 @@
+"""The live handle of a run: it creates the run directory and writes every file in it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+from runlab._ids import make_run_id
+from runlab._provenance import provenance
+from runlab._secrets import redact
+from runlab.errors import ConfigError
+from runlab.tracking import _io
+from runlab.tracking._config import to_plain, to_yaml
+from runlab.tracking._scalars import ScalarsCsv
+from runlab.tracking._stdout import StdoutCapture
+from runlab.tracking.state import RunState
+from runlab.tracking.summary import Summary
+
+DEFAULT_ROOT = "runs"
+DEFAULT_HEARTBEAT_S = 5.0
+STEP_FLUSH_S = 1.0  # a kill -9 loses at most about this much of steps.jsonl
+
+
+class Preempted(SystemExit):
+    """Raised in the main thread on SIGTERM: the run ends ``preempted`` and the process exits
+    with status 143 (128 + SIGTERM) unless the program catches it."""
+
+    def __init__(self) -> None:
+        super().__init__(128 + signal.SIGTERM)
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("RUNLAB_ROOT") or DEFAULT_ROOT)
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _safe_relative(name: str, what: str) -> str:
+    path = Path(name)
+    if not name or path.is_absolute() or ".." in path.parts:
+        raise ConfigError(f"{what} {name!r} must be a relative path inside the run directory")
+    return name
+
+
+class Run:
+    """A run being recorded. Create it with :func:`runlab.start_run` and use it as a context
+    manager; leaving the block sets the final status (finished, failed, stopped, preempted)."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        name: str | None = None,
+        config: Any = None,
+        tags: Mapping[str, Any] | None = None,
+        *,
+        parent: str | None = None,
+        trial: int | None = None,
+        seed: int | None = None,
+        device: str | None = None,
+        overrides: list[str] | None = None,
+        heartbeat_interval: float | None = None,
+        capture_stdout: bool = True,
+        handle_signals: bool = True,
+        index: bool = True,
+    ) -> None:
+        self.root = Path(root) if root is not None else default_root()
+        self.name = name or "run"
+        self.config = to_plain(config)
+        self.tags = {str(k): v for k, v in (tags or {}).items()}
+        self.summary = Summary()
+        self.heartbeat_interval = float(
+            heartbeat_interval or os.environ.get("RUNLAB_HEARTBEAT_S") or DEFAULT_HEARTBEAT_S
+        )
+        self.preempt_requested = False
+        self.cooperative_signals = False  # a trainer that polls preempt_requested sets this
+        self._capture_stdout = capture_stdout
+        self._handle_signals = handle_signals
+        self._use_index = index
+        self._status = RunState.CREATED
+        self._step: int | None = None
+        self._epoch: int | None = None
+        self._epochs_done = 0
+        self._progress: dict[str, Any] = {}
+        self._t0 = time.time()
+        self._preempt_hooks: list[Callable[[], None]] = []
+        self._thread: threading.Thread | None = None
+        self._stop_beat = threading.Event()
+        self._prev_sigterm: Any = None
+        self._stdout: StdoutCapture | None = None
+        self._steps: _io.JsonlAppender | None = None
+        self._ended = False
+
+        self.id, self.dir = self._make_dir()
+        self.info: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "status": self._status.value,
+            "created": utc_now_iso(),
+            "started": None,
+            "ended": None,
+            "duration_seconds": None,
+            **provenance(),
+            "device": device,
+            "seed": seed,
+            "tags": self.tags,
+            "parent": parent,
+            "trial": trial,
+            "heartbeat_interval": self.heartbeat_interval,
+        }
+        _io.atomic_write_text(self.dir / "config.yaml", to_yaml(redact(self.config)))
+        _io.atomic_write_text(self.dir / "overrides.yaml", to_yaml(list(overrides or [])))
+        self._events = _io.JsonlAppender(self.dir / "events.jsonl")
+        self._scalars = ScalarsCsv(self.dir / "scalars.csv")
+        self._write_info()
+
+    # ------------------------------------------------------------------ identity and files
+    def _make_dir(self) -> tuple[str, Path]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for _ in range(100):
+            run_id = make_run_id(self.name)
+            path = self.root / run_id
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            return run_id, path
+        raise RuntimeError(f"could not create a unique run directory under {self.root}")
+
+    @property
+    def status(self) -> RunState:
+        return self._status
+
+    def checkpoint_path(self, name: str | int = "last") -> Path:
+        """``checkpoints/<name>.pt``; an int gives ``epoch_NNNN.pt``."""
+        fname = f"epoch_{name:04d}.pt" if isinstance(name, int) else _safe_relative(name, "name")
+        return self._sub("checkpoints", fname if Path(fname).suffix else f"{fname}.pt")
+
+    def artifact_path(self, name: str) -> Path:
+        return self._sub("artifacts", _safe_relative(name, "artifact name"))
+
+    def figure_path(self, name: str) -> Path:
+        name = _safe_relative(name, "figure name")
+        return self._sub("figures", name if Path(name).suffix else f"{name}.png")
+
+    def _sub(self, folder: str, name: str) -> Path:
+        path = self.dir / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def update_info(self, **fields: Any) -> None:
+        """Record facts known only after start (device, seed, ...) in run.json."""
+        self.info.update(fields)
+        self._write_info()
+
+    def _write_info(self) -> None:
+        _io.atomic_write_json(self.dir / "run.json", self.info)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Run:
+        self._status = RunState.RUNNING
+        self._t0 = time.time()
+        self.info["status"] = self._status.value
+        self.info["started"] = utc_now_iso()
+        if self._capture_stdout:
+            self._stdout = StdoutCapture(str(self.dir / "stdout.log"))
+            self._stdout.start()
+        self._write_info()
+        self.event("on_start", run_id=self.id, name=self.name, tags=self.tags)
+        self._install_signal_handler()
+        self._beat()
+        self._thread = threading.Thread(
+            target=self._beat_loop, name="runlab-heartbeat", daemon=True
+        )
+        self._thread.start()
+        self._update_index()
+        return self
+
+    def __enter__(self) -> Run:
+        if self._status is RunState.CREATED:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.finish(exc=exc)
+
+    def on_preempt(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` (save a checkpoint, say) before the run is marked ``preempted``."""
+        self._preempt_hooks.append(hook)
+
+    def finish(
+        self, status: RunState | str | None = None, exc: BaseException | None = None
+    ) -> None:
+        """End the run. Without ``status``, it is derived from ``exc`` (None: finished)."""
+        if self._ended:
+            return
+        final = RunState(status) if status is not None else self._status_for(exc)
+        if final is RunState.PREEMPTED:
+            self._run_preempt_hooks()
+        if final is RunState.FAILED and exc is not None:
+            error = {
+                "type": type(exc).__name__,
+                "message": str(exc),
+                "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+            }
+            self.summary["error"] = error
+            self.event("on_exception", **error)
+        self._end(final)
+
+    def _status_for(self, exc: BaseException | None) -> RunState:
+        if exc is None:
+            return RunState.PREEMPTED if self.preempt_requested else RunState.FINISHED
+        if isinstance(exc, Preempted):
+            return RunState.PREEMPTED
+        if isinstance(exc, KeyboardInterrupt):
+            return RunState.STOPPED
+        if isinstance(exc, SystemExit) and exc.code in (0, None):
+            return RunState.FINISHED
+        return RunState.FAILED
+
+    def _run_preempt_hooks(self) -> None:
+        for hook in self._preempt_hooks:
+            try:
+                hook()
+            except Exception as err:  # a failing hook must not lose the status
+                self.event("on_warning", message=f"preempt hook {hook!r} failed: {err!r}")
+
+    def _end(self, status: RunState) -> None:
+        self._ended = True
+        self._stop_beat.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+        ended = time.time()
+        duration = ended - self._t0
+        self.summary.set_default_value("duration_seconds", round(duration, 6))
+        self.event("on_train_end", status=status.value, duration_seconds=round(duration, 6))
+        # metrics.json first: a reader that sees the final status also finds the final summary.
+        _io.atomic_write_json(self.dir / "metrics.json", self.summary.snapshot())
+        self._status = status
+        self.info.update(
+            status=status.value, ended=utc_now_iso(), duration_seconds=round(duration, 6)
+        )
+        self._write_info()
+        if self._steps is not None:
+            self._steps.close()
+        self._events.close()
+        self._restore_signal_handler()
+        if self._stdout is not None:
+            self._stdout.stop()
+        self._beat()  # a last heartbeat carrying the final status
+        self._update_index()
+
+    # ------------------------------------------------------------------ signals
+    def _install_signal_handler(self) -> None:
+        if not self._handle_signals or threading.current_thread() is not threading.main_thread():
+            return
+        self._prev_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _restore_signal_handler(self) -> None:
+        if self._prev_sigterm is not None:
+            with contextlib.suppress(ValueError):  # not in the main thread any more
+                signal.signal(signal.SIGTERM, self._prev_sigterm)
+            self._prev_sigterm = None
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        if self.preempt_requested or self._ended:
+            return  # a second SIGTERM while saving must not interrupt the save
+        self.preempt_requested = True
+        self.event("on_signal", signal="SIGTERM")
+        if not self.cooperative_signals:
+            raise Preempted()
+
+    # ------------------------------------------------------------------ logging
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Per-step scalars, appended to steps.jsonl (buffered; on disk within ~1 s)."""
+        if step is None:
+            step = 0 if self._step is None else self._step + 1
+        self._step = step
+        record = {"step": step, "time": time.time()}
+        record.update(metrics)
+        steps = self._steps
+        if steps is None:
+            steps = self._steps = _io.JsonlAppender(self.dir / "steps.jsonl", STEP_FLUSH_S)
+        steps.write(record)
+
+    def log_epoch(self, epoch: int, metrics: Mapping[str, Mapping[str, Any]], **extra: Any) -> None:
+        """End-of-epoch scalars per split (``{"train": {"loss": ..}, "val": {...}}``): one row
+        per split in scalars.csv, an ``on_epoch_end`` event, and the summary's last values.
+        ``extra`` (lr, epoch_time_s, samples_per_s, max_memory_mib, ...) goes on every row."""
+        rows = []
+        for split, values in metrics.items():
+            rows.append({"epoch": epoch, "split": split, **values, **extra})
+            for key, value in values.items():
+                self.summary.set_default_value(f"{split}_{key}", value)
+        self._scalars.add(rows)
+        self._epoch = epoch
+        self._epochs_done = epoch + 1
+        self.summary.set_default_value("last_epoch", epoch)
+        self.event("on_epoch_end", epoch=epoch, metrics=metrics, **extra)
+        _io.atomic_write_json(self.dir / "metrics.json", self.summary.snapshot())
+
+    def event(self, event: str, /, **fields: Any) -> None:
+        """Append one event (``on_warning``, ``on_checkpoint``, ...) to events.jsonl, flushed
+        before returning, so a ``kill -9`` cannot lose it."""
+        record = {"event": event, "time": time.time()}
+        record.update(fields)
+        self._events.write(record, flush=True)
+
+    def progress(
+        self,
+        epoch: int | None = None,
+        total_epochs: int | None = None,
+        step: int | None = None,
+        total_steps: int | None = None,
+        fraction: float | None = None,
+    ) -> None:
+        """Feed the heartbeat: the epoch being trained, totals, or a progress fraction."""
+        updates = {
+            "epoch": epoch,
+            "total_epochs": total_epochs,
+            "step": step,
+            "total_steps": total_steps,
+            "fraction": fraction,
+        }
+        self._progress.update({k: v for k, v in updates.items() if v is not None})
+        if epoch is not None:
+            self._epoch = epoch
+        if step is not None:
+            self._step = step
+
+    # ------------------------------------------------------------------ heartbeat
+    def _fraction(self) -> float | None:
+        p = self._progress
+        if p.get("fraction") is not None:
+            return float(p["fraction"])
+        if p.get("total_steps") and self._step is not None:
+            return min(1.0, (self._step + 1) / float(p["total_steps"]))
+        if p.get("total_epochs"):
+            return min(1.0, self._epochs_done / float(p["total_epochs"]))
+        return None
+
+    def heartbeat(self) -> dict[str, Any]:
+        now = time.time()
+        elapsed = now - self._t0
+        fraction = self._fraction()
+        eta = elapsed * (1 - fraction) / fraction if fraction else None
+        return {
+            "pid": os.getpid(),
+            "host": self.info["host"],
+            "time": now,
+            "interval": self.heartbeat_interval,
+            "status": self._status.value,
+            "epoch": self._epoch,
+            "total_epochs": self._progress.get("total_epochs"),
+            "step": self._step,
+            "total_steps": self._progress.get("total_steps"),
+            "progress": None if fraction is None else round(fraction, 6),
+            "elapsed_seconds": round(elapsed, 3),
+            "eta_seconds": None if eta is None else round(eta, 3),
+        }
+
+    def _beat(self) -> None:
+        _io.atomic_write_json_fast(self.dir / "heartbeat.json", self.heartbeat())
+
+    def _beat_loop(self) -> None:
+        last_beat = time.monotonic()
+        tick = min(0.5, self.heartbeat_interval)
+        while not self._stop_beat.wait(tick):
+            try:
+                if self._steps is not None:
+                    self._steps.flush_if_due()
+                if time.monotonic() - last_beat >= self.heartbeat_interval:
+                    last_beat = time.monotonic()
+                    if self._ended:
+                        return
+                    self._beat()
+                    if self.summary.dirty:
+                        _io.atomic_write_json(self.dir / "metrics.json", self.summary.snapshot())
+            except Exception:  # the heartbeat must never take the run down (disk full, ...)
+                continue
+
+    # ------------------------------------------------------------------ index
+    def _update_index(self) -> None:
+        if not self._use_index:
+            return
+        from runlab.tracking.index import RunIndex
+
+        try:
+            RunIndex(self.root).upsert_run_dir(self.dir, info=self.info, config=self.config)
+        except Exception as err:  # the index is derived; a failure is a warning, not a crash
+            if not self._ended:
+                self.event("on_warning", message=f"run index not updated: {err}")
+
+
+def start_run(
+    config: Any = None,
+    root: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Run:
+    """Create and start a run; use it as ``with runlab.start_run(...) as run:``.
+
+    ``root`` is the runs root (default ``./runs`` or ``$RUNLAB_ROOT``); the run's files go to
+    ``<root>/<run_id>/``. Options: ``parent``, ``trial``, ``seed``, ``device``, ``overrides``,
+    ``heartbeat_interval`` (seconds, default 5 or ``$RUNLAB_HEARTBEAT_S``), ``capture_stdout``
+    (copy prints into stdout.log), ``handle_signals`` (SIGTERM -> ``preempted``), ``index``.
+    """
+    return Run(root=root, name=name, config=config, tags=tags, **options).start()

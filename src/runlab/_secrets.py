@@ -1,4 +1,10 @@
-"""Secret redaction: keys naming a token, secret, password, API key or credential become ``***``."""
+"""Secret redaction: config values under secret-looking keys become ``***``.
+
+A key is secret when its name contains ``secret``, ``password``, ``api_key``/``apikey`` or
+``credential`` (any case), or has ``token`` as one of its words (``auth_token``, ``hfToken``,
+``GITHUB_TOKEN``). ``token`` is matched as a word, not a substring, so that hyper-parameters such
+as ``max_tokens``, ``tokenizer`` or ``tokens_per_sec`` stay visible.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,17 @@ from collections.abc import Mapping
 from typing import Any
 
 REDACTED = "***"
-_SECRET_KEY = re.compile(r"token|secret|password|api_?key|credential", re.IGNORECASE)
+_SECRET_SUBSTRING = re.compile(r"secret|password|passwd|api_?key|credential", re.IGNORECASE)
+_SECRET_WORDS = {"token"}
+_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 
 def is_secret_key(key: object) -> bool:
-    return isinstance(key, str) and _SECRET_KEY.search(key) is not None
+    if not isinstance(key, str):
+        return False
+    if _SECRET_SUBSTRING.search(key):
+        return True
+    return any(word.lower() in _SECRET_WORDS for word in _WORDS.findall(key))
 
 
 def redact(obj: Any) -> Any:

@@ -70,10 +70,13 @@ def _tokenize(text: str) -> list[_Tok]:
             continue
         if kind == "bad":
             raise ExpressionError(f"unexpected character {raw!r}", text, m.start())
-        if kind == "number":
-            out.append(
-                _Tok(kind, raw, m.start(), float(raw) if re.search("[.eE]", raw) else int(raw))
-            )
+        if kind == "number" and raw[0] == "." and raw[1:].isdigit() and _after_name(out):
+            # `layers.0` is a name path with a list index, not `layers` then the number .0
+            out.append(_Tok("op", ".", m.start()))
+            out.append(_Tok(kind, raw[1:], m.start() + 1, int(raw[1:])))
+        elif kind == "number":
+            value = float(raw) if re.search("[.eE]", raw) else int(raw)
+            out.append(_Tok(kind, raw, m.start(), value))
         elif kind == "string":
             out.append(_Tok(kind, raw, m.start(), _unquote(raw)))
         elif kind == "name" and raw.lower() in _KEYWORDS:
@@ -84,6 +87,10 @@ def _tokenize(text: str) -> list[_Tok]:
             out.append(_Tok(kind, raw, m.start()))
     out.append(_Tok("end", "", len(text)))
     return out
+
+
+def _after_name(out: list[_Tok]) -> bool:
+    return bool(out) and out[-1].kind == "name"
 
 
 def _unquote(raw: str) -> str:

@@ -1,0 +1,36 @@
+"""The examples run, so the README cannot rot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import runlab
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_track_custom_loop_example(root: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "examples" / "track_custom_loop.py"),
+            "--root",
+            str(root),
+            "--epochs",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    run_dir = Path(proc.stdout.strip().splitlines()[-1].removeprefix("run directory: "))
+    record = runlab.RunRecord(run_dir)
+    assert record.state is runlab.RunState.FINISHED
+    assert [r["epoch"] for r in record.scalars()] == [0, 0, 1, 1]
+    assert len(record.steps()) == 2 * 32  # 2048 samples / batch 64
+    assert (run_dir / "checkpoints" / "best.pt").is_file()
+    assert record.metrics["best_epoch"] in (0, 1)
+    assert "epoch 2/2" in record.stdout()

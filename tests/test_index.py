@@ -1,0 +1,110 @@
+"""The SQLite index: rebuild, pick-up of copied runs, corrupt runs, queries, load_runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import runlab
+from runlab.tracking.expr import parse
+from runlab.tracking.index import RunIndex
+
+
+def make_runs(root: Path, n: int = 3) -> list[runlab.Run]:
+    runs = []
+    for i in range(n):
+        cfg = {"optim": {"lr": 10.0 ** -(i + 2)}}
+        with runlab.start_run(
+            config=cfg,
+            root=root,
+            name=f"r{i}",
+            tags={"pair": "AB" if i % 2 else "CD"},
+            capture_stdout=False,
+        ) as run:
+            run.log_epoch(0, {"val": {"loss": 1.0 - 0.1 * i}})
+        runs.append(run)
+    return runs
+
+
+def test_index_is_wal_and_filled_by_runs(root: Path) -> None:
+    make_runs(root)
+    with sqlite3.connect(root / "index.db") as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
+
+
+def test_query_where_sort_limit(root: Path) -> None:
+    make_runs(root, 4)
+    index = RunIndex(root)
+    rows, total = index.query(parse("metrics.val_loss < 0.85 and config.optim.lr >= 1e-4"))
+    assert sorted(r["name"] for r in rows) == ["r2"] and total == 1
+    rows, total = index.query(sort="metrics.val_loss", limit=2)
+    assert [r["name"] for r in rows] == ["r3", "r2"] and total == 4
+    rows, _ = index.query(sort="-metrics.val_loss")
+    assert [r["name"] for r in rows] == ["r0", "r1", "r2", "r3"]
+    rows, _ = index.query(parse('tags.pair == "AB"'), sort="name")
+    assert [r["name"] for r in rows] == ["r1", "r3"]
+
+
+def test_copied_in_and_deleted_runs_are_reconciled(root: Path, tmp_path: Path) -> None:
+    make_runs(root, 2)
+    other = tmp_path / "other"
+    (extra,) = make_runs(other, 1)
+    shutil.copytree(extra.dir, root / extra.id)  # rsync from another machine
+    shutil.rmtree(root / runlab.load_runs(root)[0].id)
+    ids = {r.id for r in runlab.load_runs(root)}
+    assert extra.id in ids and len(ids) == 2
+    with sqlite3.connect(root / "index.db") as con:  # and the index itself was repaired
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
+
+
+def test_rebuild_from_directories_alone(root: Path) -> None:
+    runs = make_runs(root, 3)
+    (root / "index.db").unlink()
+    for suffix in ("-wal", "-shm"):
+        (root / f"index.db{suffix}").unlink(missing_ok=True)
+    count, warnings = RunIndex(root).rebuild()
+    assert count == 3 and warnings == []
+    rows, _ = RunIndex(root).query(sort="created")
+    assert [r["id"] for r in rows] == [r.id for r in runs]
+    assert rows[0]["config"] == {"optim": {"lr": 0.01}}
+    assert rows[0]["metrics"]["val_loss"] == 1.0
+
+
+def test_corrupt_run_json_is_skipped_with_a_warning(root: Path) -> None:
+    runs = make_runs(root, 2)
+    (runs[0].dir / "run.json").write_text("{ half a fi")
+    (root / "index.db").unlink()
+    warnings: list[str] = []
+    rows, _ = RunIndex(root).query(warnings=warnings)
+    assert [r["id"] for r in rows] == [runs[1].id]
+    assert len(warnings) == 1 and runs[0].id in warnings[0] and "unreadable" in warnings[0]
+    count, rebuild_warnings = RunIndex(root).rebuild()
+    assert count == 1 and len(rebuild_warnings) == 1
+
+
+def test_load_runs_records_and_frame(root: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    make_runs(root, 3)
+    records = runlab.load_runs(root, where='tags.pair == "CD"')
+    assert [r.name for r in records] == ["r0", "r2"]
+    assert all(isinstance(r, runlab.RunRecord) for r in records)
+    frame = runlab.load_runs(root, as_frame=True)
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 3
+    assert {"id", "status", "metrics.val_loss", "config.optim.lr", "tags.pair"} <= set(frame)
+    assert frame["metrics.val_loss"].tolist() == pytest.approx([1.0, 0.9, 0.8])
+
+
+def test_records_read_everything_back(root: Path) -> None:
+    (run,) = make_runs(root, 1)
+    record = runlab.RunRecord(run.dir)
+    assert record.id == run.id and record.state is runlab.RunState.FINISHED
+    assert record.scalars() == [{"epoch": 0, "split": "val", "loss": 1.0}]
+    assert record.lookup(("config", "optim", "lr")) == 0.01
+    assert record.to_dict()["metrics"]["val_loss"] == 1.0
+    info = json.loads((run.dir / "run.json").read_text())
+    assert record.info == info

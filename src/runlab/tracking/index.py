@@ -202,36 +202,43 @@ class RunIndex:
         return rows, warnings
 
     # ------------------------------------------------------------------ reads
+    def _reconcile(self, con: sqlite3.Connection, warnings: list[str] | None) -> None:
+        """Bring the table in line with the directories: add runs copied in, drop deleted
+        ones, re-read the files of runs the table believes live."""
+        known = dict(con.execute("SELECT path, status FROM runs").fetchall())
+        on_disk = {e.name for e in os.scandir(self.root) if e.is_dir()}
+        new = [self.root / n for n in on_disk - known.keys() if is_run_dir(self.root / n)]
+        gone = [(p,) for p in known if p not in on_disk]
+        live = [self.root / p for p, status in known.items() if status in _LIVE and p in on_disk]
+        fresh, problems = self._read_dirs(new + live)
+        if warnings is not None:
+            warnings.extend(problems)
+        if fresh or gone:
+            con.execute("BEGIN IMMEDIATE")
+            self._insert(con, fresh)
+            con.executemany("DELETE FROM runs WHERE path = ?", gone)
+            con.execute("COMMIT")
+
+    def _select(
+        self, con: sqlite3.Connection, tail: str = "", args: tuple[Any, ...] = ()
+    ) -> list[IndexedRun]:
+        con.row_factory = sqlite3.Row
+        rows = [
+            IndexedRun(r)
+            for r in con.execute(f"SELECT {', '.join(_COLUMNS)} FROM runs {tail}", args)
+        ]
+        for r in rows:
+            if r["status"] in _LIVE:
+                r["status"] = self._live_state(r).value
+        return rows
+
     def runs(self, warnings: list[str] | None = None) -> list[IndexedRun]:
-        """Every run, reconciled with the directories and with live runs' files."""
+        """Every run, reconciled with the directories; live runs' status derived (crashed)."""
         if not self.root.is_dir():
             return []
         with self._connection() as con:
-            con.row_factory = sqlite3.Row
-            rows = {
-                r["path"]: IndexedRun(r)
-                for r in con.execute(f"SELECT {', '.join(_COLUMNS)} FROM runs")
-            }
-            on_disk = {e.name for e in os.scandir(self.root) if e.is_dir()}
-            new = [self.root / n for n in on_disk - rows.keys() if is_run_dir(self.root / n)]
-            gone = [p for p in rows if p not in on_disk]
-            stale = [p for p, r in rows.items() if p in on_disk and r["status"] in _LIVE]
-            fresh, problems = self._read_dirs(new + [self.root / p for p in stale])
-            if warnings is not None:
-                warnings.extend(problems)
-            if fresh or gone:
-                con.execute("BEGIN IMMEDIATE")
-                self._insert(con, fresh)
-                con.executemany("DELETE FROM runs WHERE path = ?", [(p,) for p in gone])
-                con.execute("COMMIT")
-        for p in gone:
-            del rows[p]
-        for r in fresh:
-            rows[r["path"]] = IndexedRun(r)
-        for r in rows.values():
-            if r["status"] in _LIVE:
-                r["status"] = self._live_state(r).value
-        return list(rows.values())
+            self._reconcile(con, warnings)
+            return self._select(con)
 
     def _live_state(self, row: IndexedRun) -> RunState:
         try:
@@ -247,22 +254,45 @@ class RunIndex:
         limit: int | None = None,
         warnings: list[str] | None = None,
     ) -> tuple[list[IndexedRun], int]:
-        """Runs matching ``where``, sorted (``-key`` descending; default newest first) and cut
-        to ``limit``. Returns (rows, how many matched before the limit)."""
-        rows = self.runs(warnings)
-        if where is not None:
-            rows = [r for r in rows if where.matches(r.lookup)]
+        """Runs matching ``where``, sorted (``-key`` descending; default newest first; runs
+        without the key last) and cut to ``limit``. Returns (rows, matches before the limit)."""
         key = sort or "-created"
         descending = key.startswith("-")
         path = tuple(key.lstrip("-+").split("."))
+        if not self.root.is_dir():
+            return [], 0
+        with self._connection() as con:
+            self._reconcile(con, warnings)
+            if where is None and len(path) == 1 and path[0] in _SQL_SORTABLE:
+                # The common `runlab ls`: let SQLite sort and cut; decode only what is shown.
+                total = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+                order = f"ORDER BY {path[0]} IS NULL, {path[0]} {'DESC' if descending else 'ASC'}"
+                tail = f"{order} LIMIT ?" if limit else order
+                return self._select(con, tail, (limit,) if limit else ()), total
+            rows = self._select(con)
+        if where is not None:
+            rows = [r for r in rows if where.matches(r.lookup)]
         present = [r for r in rows if r.lookup(path) is not None]
         absent = [r for r in rows if r.lookup(path) is None]
         present.sort(key=lambda r: _sort_key(r.lookup(path)), reverse=descending)
-        rows = present + absent  # runs without the key go last either way
-        total = len(rows)
-        return (rows[:limit] if limit else rows), total
+        rows = present + absent
+        return (rows[:limit] if limit else rows), len(rows)
 
 
+# Plain columns SQLite can order by; `status` is not one: a live run's shown status is derived.
+_SQL_SORTABLE = {
+    "id",
+    "name",
+    "created",
+    "started",
+    "ended",
+    "duration",
+    "host",
+    "pid",
+    "parent",
+    "trial",
+    "path",
+}
 _LIVE = {s.value for s in LIVE_STATES}
 
 

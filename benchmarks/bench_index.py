@@ -25,12 +25,17 @@ from pathlib import Path
 import runlab
 from runlab.tracking._config import to_yaml
 
+WHERE = "metrics.val_loss < 0.1 and config.model.depth == 3"
+
 
 def generate(root: Path, n: int) -> None:
     """n run directories shaped exactly like real ones (a real run is the template)."""
     with runlab.start_run(
-        config={"optim": {"lr": 1e-3}, "model": {"depth": 2}}, root=root / "_template",
-        name="bench", capture_stdout=False, index=False,
+        config={"optim": {"lr": 1e-3}, "model": {"depth": 2}},
+        root=root / "_template",
+        name="bench",
+        capture_stdout=False,
+        index=False,
     ) as template:
         template.log_epoch(0, {"train": {"loss": 1.0}, "val": {"loss": 1.1}})
     info = json.loads((template.dir / "run.json").read_text())
@@ -38,14 +43,27 @@ def generate(root: Path, n: int) -> None:
         run_id = f"20261122-{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}-bench-{i:04x}"
         d = root / run_id
         shutil.copytree(template.dir, d)
-        info.update(id=run_id, name=f"bench-{i % 50}", tags={"group": str(i % 7)},
-                    created=f"2026-11-22T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}+00:00")
+        info.update(
+            id=run_id,
+            name=f"bench-{i % 50}",
+            tags={"group": str(i % 7)},
+            created=f"2026-11-22T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}+00:00",
+        )
         (d / "run.json").write_text(json.dumps(info, indent=2))
-        (d / "metrics.json").write_text(json.dumps(
-            {"train_loss": 1.0 / (i + 1), "val_loss": (i % 97) / 97, "best_epoch": i % 10}))
-        (d / "config.yaml").write_text(to_yaml(
-            {"optim": {"lr": 10 ** -(2 + i % 4), "weight_decay": 0.01},
-             "model": {"depth": 2 + i % 4, "hidden": 64}, "trainer": {"epochs": 10}}))
+        (d / "metrics.json").write_text(
+            json.dumps(
+                {"train_loss": 1.0 / (i + 1), "val_loss": (i % 97) / 97, "best_epoch": i % 10}
+            )
+        )
+        (d / "config.yaml").write_text(
+            to_yaml(
+                {
+                    "optim": {"lr": 10 ** -(2 + i % 4), "weight_decay": 0.01},
+                    "model": {"depth": 2 + i % 4, "hidden": 64},
+                    "trainer": {"epochs": 10},
+                }
+            )
+        )
     shutil.rmtree(root / "_template")
 
 
@@ -83,16 +101,22 @@ def mlflow_search(n: int, repeats: int, tmp: Path) -> list[float] | None:
 
 
 def row(label: str, times: list[float], target: str = "") -> str:
-    return (f"| {label} | {statistics.median(times) * 1000:.0f} | "
-            f"{min(times) * 1000:.0f}–{max(times) * 1000:.0f} | {target} |")
+    return (
+        f"| {label} | {statistics.median(times) * 1000:.0f} | "
+        f"{min(times) * 1000:.0f}-{max(times) * 1000:.0f} | {target} |"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--mlflow-runs", type=int, default=2_000,
-                        help="runs created in MLflow for the side-by-side search (0: skip)")
+    parser.add_argument(
+        "--mlflow-runs",
+        type=int,
+        default=2_000,
+        help="runs created in MLflow for the side-by-side search (0: skip)",
+    )
     args = parser.parse_args()
     exe = [sys.executable, "-m", "runlab"]
     runlab_bin = Path(sys.executable).with_name("runlab")
@@ -106,27 +130,49 @@ def main() -> None:
         print(f"generated {args.runs} runs in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         n = f"{args.runs:,}"
         lines.append(row("`runlab --help`", timed([*cli, "--help"], args.repeats), "< 300"))
-        lines.append(row(f"`runlab index` (rebuild, {n} runs)",
-                         timed([*cli, "index", str(root)], 3), "< 10,000"))
-        lines.append(row(f"`runlab ls` ({n} runs, table of the newest 50)",
-                         timed([*cli, "ls", str(root)], args.repeats), "< 300"))
-        lines.append(row(f"`runlab ls --format csv` (all {n} rows)",
-                         timed([*cli, "ls", str(root), "-f", "csv"], args.repeats)))
-        lines.append(row(f"`runlab ls --where 'metrics.val_loss < 0.1 and config.model.depth == 3'` "
-                         f"({n} runs)",
-                         timed([*cli, "ls", str(root), "-w",
-                                "metrics.val_loss < 0.1 and config.model.depth == 3"],
-                               args.repeats)))
+        lines.append(
+            row(
+                f"`runlab index` (rebuild, {n} runs)",
+                timed([*cli, "index", str(root)], 3),
+                "< 10,000",
+            )
+        )
+        lines.append(
+            row(
+                f"`runlab ls` ({n} runs, table of the newest 50)",
+                timed([*cli, "ls", str(root)], args.repeats),
+                "< 300",
+            )
+        )
+        lines.append(
+            row(
+                f"`runlab ls --format csv` (all {n} rows)",
+                timed([*cli, "ls", str(root), "-f", "csv"], args.repeats),
+            )
+        )
+        lines.append(
+            row(
+                f"`runlab ls --where '{WHERE}'` ({n} runs)",
+                timed([*cli, "ls", str(root), "-w", WHERE], args.repeats),
+            )
+        )
         if args.mlflow_runs:
             times = mlflow_search(args.mlflow_runs, 3, tmp)
             if times is None:
                 lines.append("| MLflow `search_runs`: skipped, mlflow not installed | | | |")
             else:
-                lines.append(row(f"MLflow `search_runs` (SQLite store, {args.mlflow_runs:,} runs, "
-                                 "process start included)", times))
-    print(f"\nmachine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}\n")
-    print("| command | median ms | min–max ms | target ms |")
+                lines.append(
+                    row(
+                        f"MLflow `search_runs` (SQLite store, {args.mlflow_runs:,} runs, "
+                        "process start included)",
+                        times,
+                    )
+                )
+    print(
+        f"\nmachine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}\n"
+    )
+    print("| command | median ms | min-max ms | target ms |")
     print("| --- | ---: | ---: | ---: |")
     print("\n".join(lines))
 

@@ -82,13 +82,17 @@ def bench_tensorboard(rows: list[dict[str, float]], tmp: Path) -> float:
 def bench_wandb(rows: list[dict[str, float]], tmp: Path) -> float:
     import wandb
 
-    run = wandb.init(mode="offline", dir=str(tmp), project="bench", settings=wandb.Settings(
-        silent=True, console="off"))
+    run = wandb.init(
+        mode="offline",
+        dir=str(tmp),
+        project="bench",
+        settings=wandb.Settings(silent=True, console="off"),
+    )
     t0 = time.perf_counter()
     for i, row in enumerate(rows):
         run.log(row, step=i)
     elapsed = time.perf_counter() - t0
-    run.finish(quiet=True)
+    run.finish()
     return elapsed
 
 
@@ -100,8 +104,13 @@ def measure(
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
             per_step.append(fn(rows, Path(tmp)) / steps * 1e6)
-    return {"steps": steps, "repeats": repeats, "median_us": statistics.median(per_step),
-            "min_us": min(per_step), "max_us": max(per_step)}
+    return {
+        "steps": steps,
+        "repeats": repeats,
+        "median_us": statistics.median(per_step),
+        "min_us": min(per_step),
+        "max_us": max(per_step),
+    }
 
 
 def main() -> None:
@@ -112,16 +121,36 @@ def main() -> None:
     args = parser.parse_args()
     slow = 0.05 if args.quick else 0.1
     cases: list[tuple[str, Callable[..., float], int, int, str]] = [
-        ("plain JSONL append (json.dumps + buffered write)", bench_plain, args.steps,
-         args.repeats, ""),
+        (
+            "plain JSONL append (json.dumps + buffered write)",
+            bench_plain,
+            args.steps,
+            args.repeats,
+            "",
+        ),
         ("runlab run.log", bench_runlab, args.steps, args.repeats, "runlab"),
         ("W&B offline run.log", bench_wandb, int(args.steps * slow * 2.5), 3, "wandb"),
-        ("TensorBoard SummaryWriter.add_scalar x10", bench_tensorboard, int(args.steps * slow), 3,
-         "tensorboard"),
-        ("MLflow log_metrics (file store)", bench_mlflow("file"), int(args.steps * slow / 2), 3,
-         "mlflow"),
-        ("MLflow log_metrics (SQLite store)", bench_mlflow("sqlite"), int(args.steps * slow / 4),
-         3, "mlflow"),
+        (
+            "TensorBoard SummaryWriter.add_scalar x10",
+            bench_tensorboard,
+            int(args.steps * slow),
+            3,
+            "tensorboard",
+        ),
+        (
+            "MLflow log_metrics (file store)",
+            bench_mlflow("file"),
+            int(args.steps * slow / 2),
+            3,
+            "mlflow",
+        ),
+        (
+            "MLflow log_metrics (SQLite store)",
+            bench_mlflow("sqlite"),
+            int(args.steps * slow / 4),
+            3,
+            "mlflow",
+        ),
     ]
     results = {}
     for label, fn, steps, repeats, module in cases:
@@ -131,16 +160,20 @@ def main() -> None:
             except ImportError:
                 print(f"skipped {label}: {module} not installed (make bench installs it)")
                 continue
-        with contextlib.redirect_stderr(open(os.devnull, "w")):  # noqa: SIM115
+        with contextlib.redirect_stderr(open(os.devnull, "w")):
             results[label] = measure(fn, steps, repeats)
     base = results["plain JSONL append (json.dumps + buffered write)"]["median_us"]
-    print(f"\nmachine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}\n")
-    print("| logger | steps x repeats | median µs/step | min–max µs | × plain |")
+    print(
+        f"\nmachine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}\n"
+    )
+    print("| logger | steps x repeats | median µs/step | min-max µs | x plain |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for label, r in results.items():
-        print(f"| {label} | {r['steps']:,} x {r['repeats']} | {r['median_us']:.1f} | "
-              f"{r['min_us']:.1f}–{r['max_us']:.1f} | {r['median_us'] / base:.2f} |")
+        print(
+            f"| {label} | {r['steps']:,} x {r['repeats']} | {r['median_us']:.1f} | "
+            f"{r['min_us']:.1f}-{r['max_us']:.1f} | {r['median_us'] / base:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ $(PY):
 # torch first, pinned on CPU machines (any other request pulls GBs of CUDA packages).
 $(VENV)/.torch: | $(PY)
 	@if ! $(PY) -c "import torch" >/dev/null 2>&1; then \
-	  if command -v nvidia-smi >/dev/null 2>&1; then $(PIP) install "torch>=2.3"; \
-	  else $(PIP) install "$(TORCH_CPU)"; fi; \
+	  if command -v nvidia-smi >/dev/null 2>&1; then \
+	    echo "installing torch (CUDA build: nvidia-smi found)"; $(PIP) install "torch>=2.3"; \
+	  else echo "installing $(TORCH_CPU) (CPU build)"; $(PIP) install "$(TORCH_CPU)"; fi; \
 	fi
 	@touch $@
 

@@ -80,6 +80,17 @@ def test_show_by_id_prefix_name_and_path(cli, root: Path) -> None:
     assert target.id in out and "finished" in out and "val_loss" in out and "optim" in out
 
 
+def test_show_by_a_reused_name_gives_the_newest_with_a_note(cli, root: Path) -> None:
+    older = make_runs(root, 1)[0]
+    newer = make_runs(root, 1)[0]  # same name, r0
+    code, out, err = cli("show", "r0", "--root", root, "-f", "json")
+    assert code == 0 and json.loads(out)["id"] == newer.id != older.id
+    assert err == (
+        f"runlab: note: 2 runs are named 'r0'; showing the newest, {newer.id} "
+        "(give an id to pick another)\n"
+    )
+
+
 def test_show_errors(cli, root: Path) -> None:
     runs = make_runs(root, 2)
     code, _out, err = cli("show", "nope", "--root", root)

@@ -127,14 +127,19 @@ def _json_row(row: Any, cols: list[str]) -> dict[str, Any]:
 
 
 def show(
-    run: str = typer.Argument(..., help="Run id, unique id prefix, name, or path."),
+    run: str = typer.Argument(
+        ..., help="Run id, unique id prefix, path, or name (the newest run of that name)."
+    ),
     root: Path | None = typer.Option(None, "--root", "-r", help=ROOT_HELP, show_default=False),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
 ) -> None:
     """Show one run: identity, provenance, summary, last epoch, config, warnings."""
     from runlab.tracking.resolve import resolve_run
 
-    record = resolve_run(run, _root_arg(root))
+    notes: list[str] = []
+    record = resolve_run(run, _root_arg(root), notes)
+    for note in notes:
+        sys.stderr.write(f"runlab: note: {note}\n")
     scalars = record.scalars()
     last_epoch = (
         [r for r in scalars if r.get("epoch") == scalars[-1].get("epoch")] if scalars else []

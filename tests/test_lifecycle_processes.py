@@ -172,6 +172,21 @@ def test_run_on_another_host_is_crashed_when_its_heartbeat_is_stale(root: Path) 
     assert runlab.RunRecord(run.dir).state is runlab.RunState.CRASHED
 
 
+def test_live_pid_with_a_stale_heartbeat_is_crashed(root: Path) -> None:
+    # a hung or SIGSTOPped process keeps its pid but stops beating
+    with runlab.start_run(root=root, capture_stdout=False) as run:
+        pass
+    info = json.loads((run.dir / "run.json").read_text())
+    info.update(status="running", ended=None)  # pid: this test process, alive
+    (run.dir / "run.json").write_text(json.dumps(info))
+    beat = {"time": time.time() - 5.0, "interval": 1.0}
+    (run.dir / "heartbeat.json").write_text(json.dumps(beat))
+    assert runlab.RunRecord(run.dir).state is runlab.RunState.RUNNING
+    beat["time"] = time.time() - 61.0  # past max(6 x 1 s, 60 s)
+    (run.dir / "heartbeat.json").write_text(json.dumps(beat))
+    assert runlab.RunRecord(run.dir).state is runlab.RunState.CRASHED
+
+
 def test_reused_pid_is_not_taken_for_the_run() -> None:
     from runlab.tracking._liveness import pid_alive
 

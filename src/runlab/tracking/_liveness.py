@@ -87,7 +87,8 @@ def derive_state(
     now: float | None = None,
 ) -> RunState:
     """The state to show: the written status, or ``crashed`` for a live status whose process is
-    gone (dead pid on this host; elsewhere a heartbeat older than its staleness limit)."""
+    gone: its pid is dead on this host, or its heartbeat (wherever it runs) is older than
+    max(6 intervals, 60 s), as for a hung or stopped process or a lost node."""
     try:
         state = RunState(status)
     except ValueError:
@@ -95,8 +96,8 @@ def derive_state(
     if state not in LIVE_STATES:
         return state
     now = time.time() if now is None else now
-    if host == this_host() and pid:
-        return state if pid_alive(int(pid), iso_to_epoch(created)) else RunState.CRASHED
+    if host == this_host() and pid and not pid_alive(int(pid), iso_to_epoch(created)):
+        return RunState.CRASHED
     beat = heartbeat.get("time") if heartbeat else None
     last = float(beat) if isinstance(beat, (int, float)) else iso_to_epoch(created)
     interval = float((heartbeat or {}).get("interval") or 5.0)

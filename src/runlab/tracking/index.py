@@ -11,7 +11,6 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -280,19 +279,7 @@ class RunIndex:
 
 
 # Plain columns SQLite can order by; `status` is not one: a live run's shown status is derived.
-_SQL_SORTABLE = {
-    "id",
-    "name",
-    "created",
-    "started",
-    "ended",
-    "duration",
-    "host",
-    "pid",
-    "parent",
-    "trial",
-    "path",
-}
+_SQL_SORTABLE = set(_COLUMNS) - {"status", "tags", "metrics", "config"}
 _LIVE = {s.value for s in LIVE_STATES}
 
 
@@ -315,7 +302,3 @@ class _Closing:
         if exc[0] is not None and self.con.in_transaction:
             self.con.execute("ROLLBACK")
         self.con.close()
-
-
-def iter_run_dirs(root: Path) -> Iterator[Path]:
-    yield from RunIndex(root)._run_dirs()

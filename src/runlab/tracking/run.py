@@ -100,6 +100,7 @@ class Run:
         self._stdout: StdoutCapture | None = None
         self._steps: _io.JsonlAppender | None = None
         self._ended = False
+        self._finishing = False
 
         self.id, self.dir = self._make_dir()
         self.info: dict[str, Any] = {
@@ -207,8 +208,11 @@ class Run:
         self, status: RunState | str | None = None, exc: BaseException | None = None
     ) -> None:
         """End the run. Without ``status``, it is derived from ``exc`` (None: finished)."""
-        if self._ended:
+        if self._ended or self._finishing:
             return
+        self._finishing = (
+            True  # from here a SIGTERM is noted, never raised: the status gets written
+        )
         final = RunState(status) if status is not None else self._status_for(exc)
         if final is RunState.PREEMPTED:
             self._run_preempt_hooks()
@@ -278,8 +282,8 @@ class Run:
             self._prev_sigterm = None
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        if self.preempt_requested or self._ended:
-            return  # a second SIGTERM while saving must not interrupt the save
+        if self.preempt_requested or self._finishing:
+            return  # a second SIGTERM, or one while the run ends, must not interrupt the writes
         self.preempt_requested = True
         self.event("on_signal", signal="SIGTERM")
         if not self.cooperative_signals:

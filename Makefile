@@ -36,7 +36,7 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.torch
 	@touch $@
 
 run: $(VENV)/.runtime
-	$(PY) examples/track_custom_loop.py --root runs
+	$(BIN)/runlab run examples/quickstart.yaml --output-dir runs
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests examples benchmarks

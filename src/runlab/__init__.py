@@ -12,6 +12,15 @@ from runlab._version import __version__
 from runlab.errors import RunlabError
 from runlab.tracking import Preempted, Run, RunRecord, RunState, load_runs, start_run
 
+
+def __getattr__(name: str) -> object:
+    if name == "load_model":  # imports torch: only when asked for
+        from runlab.train.load import load_model
+
+        return load_model
+    raise AttributeError(f"module 'runlab' has no attribute {name!r}")
+
+
 __all__ = [
     "Preempted",
     "Run",
@@ -19,6 +28,7 @@ __all__ = [
     "RunState",
     "RunlabError",
     "__version__",
+    "load_model",
     "load_runs",
     "start_run",
 ]

@@ -35,6 +35,20 @@ class ScalarsCsv:
         middle = [n for n in names if n not in HEAD and n not in TAIL]
         return [*HEAD, *middle, *(n for n in TAIL if n in names)]
 
+    def load(self) -> None:
+        """Pick up an existing file (a resumed run)."""
+        if self.path.exists():
+            with open(self.path, encoding="utf-8", newline="") as fh:
+                header = fh.readline().strip()
+            self.columns = header.split(",") if header else []
+            self.rows = read_scalars(self.path)
+
+    def drop_from(self, epoch: int) -> None:
+        kept = [r for r in self.rows if r.get("epoch") is None or r["epoch"] < epoch]
+        if len(kept) != len(self.rows):
+            self.rows = kept
+            atomic_write_text(self.path, self._render(self.rows, header=True))
+
     def add(self, rows: list[dict[str, Any]]) -> None:
         seen = list(self.columns) or list(HEAD)
         for row in rows:

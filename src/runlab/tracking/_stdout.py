@@ -44,6 +44,11 @@ class StdoutCapture:
         sys.stdout = Tee(sys.stdout, self._log, self._lock)
         sys.stderr = Tee(sys.stderr, self._log, self._lock)
 
+    def write_log(self, text: str) -> None:
+        with self._lock:
+            if not self._log.closed:
+                self._log.write(text)
+
     def stop(self) -> None:
         if self._saved is not None:
             out, err = self._saved

@@ -73,6 +73,7 @@ class Run:
         capture_stdout: bool = True,
         handle_signals: bool = True,
         index: bool = True,
+        _existing: Path | None = None,
     ) -> None:
         self.root = Path(root) if root is not None else default_root()
         self.name = name or "run"
@@ -102,6 +103,9 @@ class Run:
         self._ended = False
         self._finishing = False
 
+        if _existing is not None:
+            self._reopen(_existing)
+            return
         self.id, self.dir = self._make_dir()
         self.info: dict[str, Any] = {
             "id": self.id,
@@ -124,6 +128,42 @@ class Run:
         self._events = _io.JsonlAppender(self.dir / "events.jsonl")
         self._scalars = ScalarsCsv(self.dir / "scalars.csv")
         self._write_info()
+
+    @classmethod
+    def reopen(cls, path: str | os.PathLike[str], **options: Any) -> Run:
+        """Continue a run in its own directory (``--resume``): same id, files appended to.
+        Call :meth:`start` (or use ``with``) to mark it running again."""
+        path = Path(path)
+        return cls(root=path.parent, _existing=path, **options)
+
+    def _reopen(self, path: Path) -> None:
+        from runlab.tracking._config import load_yaml
+
+        self.dir, self.root = path, path.parent
+        self.info = _io.read_json(path / "run.json")
+        self.id, self.name = self.info["id"], self.info.get("name") or "run"
+        self.tags = dict(self.info.get("tags") or {})
+        self.config = load_yaml((path / "config.yaml").read_text(encoding="utf-8")) or {}
+        try:
+            for key, value in _io.read_json(path / "metrics.json").items():
+                if key != "error":
+                    self.summary.set_default_value(key, value)
+        except (OSError, ValueError):
+            pass
+        self.info.update(provenance_of_resume())
+        self._events = _io.JsonlAppender(path / "events.jsonl")
+        self._scalars = ScalarsCsv(path / "scalars.csv")
+        self._scalars.load()
+        self._write_info()
+
+    def truncate_epochs(self, first_dropped: int) -> None:
+        """Forget scalars.csv rows of epochs >= ``first_dropped`` (a resume redoes them)."""
+        self._scalars.drop_from(first_dropped)
+
+    def write_log(self, text: str) -> None:
+        """Append ``text`` to stdout.log only (what a terminal shows some other way)."""
+        if self._stdout is not None:
+            self._stdout.write_log(text)
 
     # ------------------------------------------------------------------ identity and files
     def _make_dir(self) -> tuple[str, Path]:
@@ -172,12 +212,16 @@ class Run:
         self._status = RunState.RUNNING
         self._t0 = time.time()
         self.info["status"] = self._status.value
-        self.info["started"] = utc_now_iso()
+        self.info.setdefault("started", None)
+        self.info["started"] = self.info["started"] or utc_now_iso()
         if self._capture_stdout:
             self._stdout = StdoutCapture(str(self.dir / "stdout.log"))
             self._stdout.start()
         self._write_info()
-        self.event("on_start", run_id=self.id, name=self.name, tags=self.tags)
+        resumed = self.info.get("resumed") is not None and self.info.get("started") is not None
+        self.event(
+            "on_resume" if resumed else "on_start", run_id=self.id, name=self.name, tags=self.tags
+        )
         self._install_signal_handler()
         self._beat()
         self._thread = threading.Thread(
@@ -409,6 +453,18 @@ class Run:
         except Exception as err:  # the index is derived; a failure is a warning, not a crash
             if not self._ended:
                 self.event("on_warning", message=f"run index not updated: {err}")
+
+
+def provenance_of_resume() -> dict[str, Any]:
+    info = provenance()
+    return {
+        "pid": info["pid"],
+        "host": info["host"],
+        "resumed": utc_now_iso(),
+        "resume_command": info["command"],
+        "ended": None,
+        "duration_seconds": None,
+    }
 
 
 def start_run(

@@ -1,0 +1,212 @@
+"""``runlab run`` and ``runlab check``: train from a config, or preflight it in seconds."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from runlab.errors import ConfigError
+
+EXIT_FOR_STATUS = {"finished": 0, "stopped": 0, "failed": 1, "preempted": 143}
+
+
+class TextOrJson(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def _split_args(
+    config: str | None, overrides: list[str] | None, resume: str | None
+) -> tuple[str | None, list[str]]:
+    rest = list(overrides or [])
+    if resume and config and "=" in config:  # `runlab run --resume RUN trainer.epochs=20`
+        return None, [config, *rest]
+    if config is None and not resume:
+        raise ConfigError("missing CONFIG: runlab run CONFIG [key=value ...] (or --resume RUN)")
+    return config, rest
+
+
+def _compose(config: str | None, overrides: list[str], resume_dir: Path | None) -> dict[str, Any]:
+    from runlab.config import load_config
+
+    if resume_dir is not None:
+        return load_config(resume_dir / "config.yaml", overrides)
+    assert config is not None
+    return load_config(config, overrides)
+
+
+def _seed(cli_seed: int | None, cfg: dict[str, Any]) -> int:
+    if cli_seed is not None:
+        return cli_seed
+    seed = cfg.get("seed", 42)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed must be an integer, got {seed!r}")
+    return seed
+
+
+def run(
+    config: str | None = typer.Argument(
+        None, help="Config file (YAML or JSON).", show_default=False
+    ),
+    overrides: list[str] | None = typer.Argument(
+        None, help="Overrides: trainer.epochs=20 model=resmlp +new.key=1 ~key", show_default=False
+    ),
+    output_dir: Path | None = typer.Option(
+        None, "--output-dir", "-o", help="Runs root (default: $RUNLAB_ROOT or ./runs)."
+    ),
+    run_name: str | None = typer.Option(
+        None, "--run-name", "-n", help="Run name (default: the config file's name)."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Random seed (default: config 'seed' or 42)."
+    ),
+    keep_checkpoints: bool = typer.Option(
+        False, "--keep-checkpoints", help="Keep checkpoints/epoch_NNNN.pt for every epoch."
+    ),
+    resume: str | None = typer.Option(
+        None, "--resume", help="Continue RUN (id, prefix, name, path) from last.pt."
+    ),
+    print_config: bool = typer.Option(
+        False, "--print-config", help="Print the resolved config and exit."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and preflight, then exit."),
+    no_preflight: bool = typer.Option(False, "--no-preflight", help="Skip the preflight."),
+    fmt: TextOrJson = typer.Option(
+        TextOrJson.text,
+        "--format",
+        "-f",
+        help="text (the run directory) or json {run_id, run_dir, status}.",
+    ),
+) -> None:
+    """Train a model from a config and write a run directory."""
+    from runlab.tracking.run import default_root
+
+    config, rest = _split_args(config, overrides, resume)
+    root = output_dir or default_root()
+    resume_dir = None
+    if resume:
+        from runlab.tracking.resolve import resolve_run
+
+        resume_dir = resolve_run(resume, root).path
+        if not (resume_dir / "checkpoints" / "last.pt").exists():
+            raise ConfigError(
+                f"--resume {resume}: run {resume_dir.name} has no checkpoints/last.pt"
+            )
+    cfg = _compose(config, rest, resume_dir)
+    if keep_checkpoints:
+        cfg["checkpoint"]["keep"] = True
+    if print_config:
+        from runlab._secrets import redact
+        from runlab.tracking._config import to_yaml
+
+        sys.stdout.write(to_yaml(redact(cfg)))
+        return
+    seed_value = _seed(seed, cfg)
+    from runlab.train.preflight import format_report, preflight
+    from runlab.train.supervised import resolve_device
+
+    dev = resolve_device(device)
+    data = None
+    if not no_preflight or dry_run:
+        report, data = preflight(cfg, dev, seed_value)
+        if dry_run:
+            _print_report(report, fmt)
+            return
+        if fmt is TextOrJson.text:
+            sys.stderr.write(format_report(report).splitlines()[0] + "\n")
+    status, run_dir, run_id = _train(
+        cfg, config, rest, root, run_name, dev, seed_value, resume_dir, data
+    )
+    if fmt is TextOrJson.json:
+        sys.stdout.write(
+            json.dumps({"run_id": run_id, "run_dir": str(run_dir), "status": status}) + "\n"
+        )
+    else:
+        sys.stdout.write(f"{run_dir}\n")
+    if EXIT_FOR_STATUS.get(status, 1):
+        raise typer.Exit(EXIT_FOR_STATUS.get(status, 1))
+
+
+def _train(
+    cfg: dict[str, Any],
+    config: str | None,
+    overrides: list[str],
+    root: Path,
+    run_name: str | None,
+    device: Any,
+    seed: int,
+    resume_dir: Path | None,
+    data: Any,
+) -> tuple[str, Path, str]:
+    import runlab
+    from runlab.tracking.run import Run
+    from runlab.train.data import load_dataset
+    from runlab.train.fit import fit
+
+    if resume_dir is not None:
+        run = Run.reopen(resume_dir)
+        run.update_info(resume_overrides=overrides)
+    else:
+        name = run_name or Path(str(config)).stem
+        run = runlab.Run(
+            root=root, name=name, config=cfg, seed=seed, device=str(device), overrides=overrides
+        )
+    try:
+        with run:
+            if cfg["loop"] != "supervised":
+                from runlab.config.validate import import_object
+
+                import_object(cfg["loop"], "loop")(cfg, run)
+            else:
+                data = data or load_dataset(cfg["data"], cfg["task"], seed)
+                fit(cfg, run, data, device, seed, resume=resume_dir is not None)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"runlab: interrupted; run {run.id} stopped ({run.dir})\n")
+        raise typer.Exit(130) from None
+    except Exception as err:
+        sys.stderr.write(
+            f"runlab: error: run failed: {type(err).__name__}: {err} "
+            f"(traceback in {run.dir / 'metrics.json'})\n"
+        )
+        return "failed", run.dir, run.id
+    return run.status.value, run.dir, run.id
+
+
+def _print_report(report: dict[str, Any], fmt: TextOrJson) -> None:
+    from runlab.train.preflight import format_report
+
+    if fmt is TextOrJson.json:
+        sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write(format_report(report) + "\n")
+
+
+def check(
+    config: str = typer.Argument(..., help="Config file (YAML or JSON)."),
+    overrides: list[str] | None = typer.Argument(
+        None, help="Overrides, as for runlab run.", show_default=False
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
+    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+) -> None:
+    """Validate a config and preflight it in seconds: data, model, 2 train batches, validation,
+    evaluators, checkpoint round trip. Writes no run directory."""
+    from runlab.config import load_config
+    from runlab.train.preflight import preflight
+    from runlab.train.supervised import resolve_device
+
+    cfg = load_config(config, list(overrides or []))
+    report, _ = preflight(cfg, resolve_device(device), _seed(seed, cfg))
+    _print_report(report, fmt)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run", context_settings={"allow_interspersed_args": True})(run)
+    app.command("check")(check)

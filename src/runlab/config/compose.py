@@ -1,0 +1,152 @@
+"""Load a config file and compose it with Hydra's compose API.
+
+The working directory never changes and Hydra writes no output folders: only its composition
+is used (``defaults:`` lists with config groups in folders beside the file, group choices like
+``model=resmlp``, dotted overrides, ``+new.key=1``, ``~key``, interpolation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runlab.config.schema import RunlabConfig
+from runlab.config.validate import did_you_mean
+from runlab.errors import ConfigError
+
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def known_keys() -> set[str]:
+    """Dotted keys runlab defines (``trainer.epochs``, ``task``, ...)."""
+    import dataclasses
+    import typing
+
+    def walk(cls: type, prefix: str) -> set[str]:
+        out: set[str] = set()
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            key = f"{prefix}{f.name}"
+            out.add(key)
+            if dataclasses.is_dataclass(hints[f.name]):
+                out |= walk(hints[f.name], f"{key}.")
+        return out
+
+    return walk(RunlabConfig, "")
+
+
+def _check_yaml(path: Path) -> None:
+    """A YAML (or JSON) syntax error as one line with its position."""
+    try:
+        yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: YAML syntax error: {err.problem or err}") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: YAML syntax error: {err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not a text file ({err})") from err
+
+
+@contextlib.contextmanager
+def _hydra_dir(path: Path) -> Iterator[tuple[Path, str]]:
+    """(config dir, config name) for Hydra, which reads ``<name>.yaml`` only: a .yml or .json
+    file is linked under that name in a temporary folder beside links to its siblings."""
+    if path.suffix == ".yaml":
+        yield path.parent, path.stem
+        return
+    with tempfile.TemporaryDirectory(prefix="runlab-config-") as tmp:
+        for entry in path.parent.iterdir():
+            if entry != path and not (Path(tmp) / entry.name).exists():
+                os.symlink(entry, Path(tmp) / entry.name)
+        os.symlink(path, Path(tmp) / f"{path.stem}.yaml")
+        yield Path(tmp), path.stem
+
+
+def _promote(overrides: list[str], config_dir: Path) -> list[str]:
+    """``trainer.epochs=20`` works even when the file has no ``trainer`` block: runlab's own
+    keys exist in every config (their defaults), so such overrides become ``++key=value``."""
+    keys = known_keys()
+    out = []
+    for item in overrides:
+        key, eq, value = item.partition("=")
+        group_dir = config_dir / key.split(".")[0]
+        if eq and re.fullmatch(r"[A-Za-z_][\w.]*", key) and key in keys and not group_dir.is_dir():
+            out.append(f"++{key}={value}")
+        else:
+            out.append(item)
+    return out
+
+
+def compose(path: str | os.PathLike[str], overrides: list[str] | None = None) -> dict[str, Any]:
+    """The composed config as plain data (interpolations resolved)."""
+    path = Path(path)
+    if not path.is_file():
+        hint = " (it is a directory)" if path.is_dir() else ""
+        raise ConfigError(f"config file {str(path)!r} not found{hint}")
+    if path.suffix.lower() not in SUFFIXES:
+        raise ConfigError(f"config file {str(path)!r} must be .yaml, .yml or .json")
+    path = path.resolve()
+    _check_yaml(path)
+    overrides = list(overrides or [])
+    for item in overrides:
+        if "=" not in item and not item.startswith("~"):
+            raise ConfigError(f"override {item!r} is not key=value (e.g. trainer.epochs=20)")
+
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with _hydra_dir(path) as (config_dir, name):
+        try:
+            with initialize_config_dir(config_dir=str(config_dir), version_base=None):
+                cfg = hydra_compose(config_name=name, overrides=_promote(overrides, config_dir))
+            data = OmegaConf.to_container(cfg, resolve=True)
+        except Exception as err:
+            raise _explain(err, path, config_dir) from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
+    return {str(k): v for k, v in data.items()}
+
+
+def _explain(err: Exception, path: Path, config_dir: Path) -> ConfigError:
+    """Hydra's and OmegaConf's multi-line errors, as one line that says what to do."""
+    text = str(err).strip()
+    cause = str(err.__cause__ or "").strip().splitlines()
+    first = text.splitlines()[0] if text else type(err).__name__
+    missing = re.search(r"Could not find '([^']+)/([^']+)'", text)
+    if missing:
+        group, option = missing.groups()
+        options = (
+            sorted(p.stem for p in (config_dir / group).glob("*.y*ml"))
+            if (config_dir / group).is_dir()
+            else []
+        )
+        listed = f"; options: {', '.join(options)}" if options else ""
+        return ConfigError(
+            f"unknown option {option!r} for config group {group!r}"
+            f"{did_you_mean(option, options)}{listed}"
+        )
+    bad_key = re.search(r"Could not (?:override|delete from config)\.? '?([^'\s]+)'?", text)
+    if bad_key or "Key '" in " ".join(cause):
+        key = bad_key.group(1) if bad_key else first
+        return ConfigError(
+            f"unknown override key {key!r}{did_you_mean(key, known_keys())}; "
+            f"to add a new key use +{key}=..."
+        )
+    if type(err).__name__ == "OverrideParseException":
+        return ConfigError(f"cannot parse override: {first}")
+    if "Error parsing override" in text:
+        detail = next((line.strip() for line in text.splitlines()[1:] if line.strip()), "")
+        return ConfigError(f"{first.rstrip(':')}: {detail}" if detail else first)
+    if "Interpolation" in type(err).__name__ or "interpolation" in text.lower():
+        return ConfigError(f"{path.name}: bad interpolation: {first}")
+    return ConfigError(f"{path.name}: {first}" + (f" ({cause[0]})" if cause else ""))

@@ -1,0 +1,121 @@
+"""runlab's own config blocks, their types, allowed values and defaults.
+
+One definition serves three purposes: the types and ``Literal`` choices that the validator
+checks, the defaults that fill in what a config leaves out (so four lines make a complete run),
+and the documentation in docs/config.md. Keys outside these blocks belong to the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Task = Literal["regression", "classification", "ranking"]
+Family = Literal["regression", "classification", "ranking"]
+
+
+@dataclass
+class DataConfig:
+    source: str | None = None  # required: a .npz, pkg.mod:fn, a CSV/Parquet panel, synthetic.*
+    scaler: Literal["none", "standard", "robust"] = "standard"
+    allow_nan: bool = False
+    kwargs: dict[str, Any] = field(default_factory=dict)  # for an import-path source
+    # panels (CSV/Parquet): one row per date and asset
+    date_col: str = "date"
+    asset_col: str = "asset"
+    target: str = "target"
+    features: list[str] | None = None  # default: every other numeric column
+    train_end: str | None = None  # last date of train (inclusive); default: 60% of dates
+    val_end: str | None = None  # last date of val (inclusive); default: 80% of dates
+    # synthetic sources
+    n_samples: int = 4096
+    n_features: int = 16
+    n_classes: int = 3
+    n_dates: int = 250
+    n_assets: int = 100
+    noise: float = 0.5
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    seed: int = 0
+
+
+@dataclass
+class ModelConfig:
+    name: Literal["mlp", "resmlp", "gru"] = "mlp"
+    hidden: list[int] | int = field(default_factory=lambda: [128, 128])
+    dropout: float = 0.0
+    activation: Literal["relu", "gelu", "silu", "tanh"] = "relu"
+    blocks: int = 2  # resmlp: residual blocks of width hidden[0]; gru: layers
+    norm: bool = True  # resmlp: LayerNorm in each block
+    in_features: int | None = None  # inferred from the data
+    out_features: int | None = None  # inferred from the task and the data
+
+
+@dataclass
+class EarlyStoppingConfig:
+    patience: int | None = None  # None: off
+    min_delta: float = 0.0
+    monitor: str | None = None  # default: trainer.monitor
+    mode: Literal["min", "max"] | None = None
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 10
+    batch_size: int = 256
+    grad_clip: float | None = None
+    accumulate: int = 1
+    mixed_precision: Literal[False, "fp16", "bf16"] = False
+    compile: bool = False
+    on_nan: Literal["fail", "skip"] = "fail"
+    monitor: str = "val.loss"  # what "best" means, for best.pt and best_epoch
+    mode: Literal["min", "max"] | None = None  # default: max for accuracy, f1, r2, ic, ...
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    log_every: int = 50  # steps between step logs (the only host syncs in the step loop)
+    data_on_device: Literal["auto", True, False] = "auto"
+    num_workers: int = 0  # DataLoader workers when the data does not stay on the device
+    loss: Literal["auto", "mse", "huber", "mae", "cross_entropy", "listnet", "pairwise"] = "auto"
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    momentum: float = 0.9  # sgd
+
+
+@dataclass
+class ScheduleConfig:
+    name: Literal["constant", "step", "cosine", "plateau"] = "constant"
+    warmup_steps: int = 0  # cosine: linear warmup from 0 to optim.lr
+    min_lr: float = 0.0  # cosine
+    step_size: int = 10  # step: epochs between decays
+    gamma: float = 0.1  # step
+    factor: float = 0.5  # plateau
+    patience: int = 3  # plateau
+
+
+@dataclass
+class CheckpointConfig:
+    every: int | None = None  # keep epoch_NNNN.pt every N epochs
+    keep: bool = False  # keep every epoch_NNNN.pt (--keep-checkpoints)
+
+
+@dataclass
+class RunlabConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    task: Task = "regression"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loop: str = "supervised"
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    evaluate: list[Family] | None = None  # default: the task's own family
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+
+# Blocks where a `_target_` replaces the built-in choice: other keys are the target's kwargs.
+TARGET_BLOCKS = {"model", "optim"}
+BLOCKS = ("data", "task", "model", "loop", "trainer", "optim", "schedule", "evaluate", "checkpoint")
+HIGHER_IS_BETTER = ("accuracy", "f1", "r2", "ic", "rank_ic", "sharpe", "scale", "ir")

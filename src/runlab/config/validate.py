@@ -1,0 +1,181 @@
+"""Check runlab's blocks of a composed config against the schema and fill in the defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal, Union, get_args, get_origin
+
+from runlab.config.schema import TARGET_BLOCKS, RunlabConfig
+from runlab.errors import ConfigError
+
+
+def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config with runlab's blocks checked and their defaults filled in; other keys as
+    given. Raises ConfigError naming the key, what is wrong, and the fix."""
+    out = dict(config)
+    out.update(_check_dataclass(RunlabConfig, config, path=""))
+    if not out["data"]["source"]:
+        raise ConfigError(
+            "data.source is missing: give a .npz file, an import path 'pkg.mod:fn', a CSV or "
+            "Parquet panel, or synthetic.regression|synthetic.classification|synthetic.panel"
+        )
+    return out
+
+
+def _check_dataclass(cls: type, given: Mapping[str, Any], path: str) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    top = path == ""
+    out: dict[str, Any] = {}
+    for key in given:
+        if top and key not in fields:
+            continue  # the user's own top-level keys
+        if key not in fields:
+            raise ConfigError(
+                f"unknown key {path}{key}{did_you_mean(key, fields)}; "
+                f"valid keys in {path.rstrip('.')}: {', '.join(fields)}"
+            )
+    for name, f in fields.items():
+        key = f"{path}{name}"
+        if name in given:
+            value = given[name]
+            if name in TARGET_BLOCKS and top and isinstance(value, Mapping) and "_target_" in value:
+                out[name] = _check_target(key, value)
+                continue
+            out[name] = _check_value(key, value, hints[name])
+        else:
+            default = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
+            out[name] = _to_plain(default)
+    return out
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _to_plain(v) for k, v in dataclasses.asdict(value).items()}
+    return value
+
+
+def _check_target(key: str, block: Mapping[str, Any]) -> dict[str, Any]:
+    target = block["_target_"]
+    if not isinstance(target, str) or not target:
+        raise ConfigError(f"{key}._target_ must be an import path like 'mypkg.models.Net'")
+    import_object(target, f"{key}._target_")
+    return dict(block)
+
+
+def import_object(path: str, what: str) -> Any:
+    """``pkg.mod.Attr`` or ``pkg.mod:attr`` -> the object, or a ConfigError naming the part that
+    cannot be found."""
+    if ":" in path:
+        module_name, _, attr_path = path.partition(":")
+    else:
+        module_name, _, attr_path = path.rpartition(".")
+    if not module_name or not attr_path:
+        raise ConfigError(f"{what} {path!r} is not an import path (expected 'package.module.Name')")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        raise ConfigError(
+            f"{what} {path!r}: module {module_name!r} cannot be imported ({err})"
+        ) from err
+    except Exception as err:
+        raise ConfigError(f"{what} {path!r}: importing {module_name!r} failed: {err!r}") from err
+    for part in attr_path.split("."):
+        if not hasattr(obj, part):
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            raise ConfigError(
+                f"{what} {path!r}: module {module_name!r} has no attribute {part!r}"
+                f"{did_you_mean(part, names)}"
+            )
+        obj = getattr(obj, part)
+    return obj
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _check_value(key: str, value: Any, hint: Any) -> Any:
+    origin = get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} must be a mapping of settings, got {_describe(value)}")
+        return _check_dataclass(hint, value, f"{key}.")  # type: ignore[arg-type]
+    if origin in (Union, types.UnionType):
+        options = get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _check_value(key, value, option)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(
+            errors[-1]
+            if len(errors) == 1
+            else f"{key}: {_describe(value)} is not {' or '.join(_name(o) for o in options)}"
+        )
+    if origin is Literal:
+        choices = get_args(hint)
+        if any(value == c and type(value) is type(c) for c in choices):
+            return value
+        shown = ", ".join(repr(c) for c in choices)
+        hint_text = (
+            did_you_mean(value, [c for c in choices if isinstance(c, str)])
+            if isinstance(value, str)
+            else ""
+        )
+        raise ConfigError(f"{key} must be one of {shown}, got {value!r}{hint_text}")
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {_describe(value)}")
+        (item,) = get_args(hint)
+        return [_check_value(f"{key}[{i}]", v, item) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} must be a mapping, got {_describe(value)}")
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {_describe(value)}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {_describe(value)}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {_describe(value)}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {_describe(value)}")
+        return value
+    if hint is Any:
+        return value
+    raise TypeError(f"schema type {hint!r} of {key} is not handled")  # a bug in the schema
+
+
+def _name(hint: Any) -> str:
+    if hint is type(None):
+        return "null"
+    if get_origin(hint) is Literal:
+        return " or ".join(repr(c) for c in get_args(hint))
+    if get_origin(hint) is list:
+        return "a list"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(
+        hint, str(hint)
+    )

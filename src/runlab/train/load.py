@@ -1,0 +1,56 @@
+"""Load a trained model back from its run directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from runlab.errors import RunlabError
+from runlab.train.data import apply_scaler
+from runlab.train.models import build_model
+
+
+class LoadedModel(NamedTuple):
+    """The model with its best weights, the input scaler fitted on train, and the config."""
+
+    model: torch.nn.Module
+    scaler: dict[str, Any]
+    config: dict[str, Any]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Scale raw inputs as in training and return the model's outputs as NumPy."""
+        device = next(self.model.parameters()).device
+        scaled = torch.as_tensor(
+            apply_scaler(self.scaler, np.asarray(x, dtype=np.float32)), device=device
+        )
+        self.model.eval()
+        with torch.no_grad():
+            out = self.model(scaled).float()
+        if self.config.get("task") != "classification" and out.shape[-1] == 1:
+            out = out.squeeze(-1)
+        return out.cpu().numpy()  # type: ignore[no-any-return]
+
+
+def load_model(
+    run: str | os.PathLike[str],
+    which: str = "best",
+    map_location: str | torch.device = "cpu",
+    root: str | None = None,
+) -> LoadedModel:
+    """``runlab.load_model(run)``: ``run`` is a run directory, id, prefix or name."""
+    from runlab.tracking.resolve import resolve_run
+    from runlab.tracking.run import default_root
+
+    record = resolve_run(str(run), Path(root) if root else default_root())
+    path = record.path / "checkpoints" / f"{which}.pt"
+    if not path.exists():
+        raise RunlabError(f"run {record.id} has no checkpoints/{which}.pt")
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    model = build_model(ckpt["model_spec"])
+    model.load_state_dict(ckpt["model"])
+    model.to(map_location).eval()
+    return LoadedModel(model, ckpt["data_scaler"], ckpt["config"])

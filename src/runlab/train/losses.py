@@ -1,0 +1,77 @@
+"""Losses per task. Panels come with a mask (dates x assets); a loss averages over what exists."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from runlab.errors import ConfigError
+
+Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+TASK_LOSSES = {
+    "regression": ("mse", "huber", "mae"),
+    "classification": ("cross_entropy",),
+    "ranking": ("mse", "listnet", "pairwise"),
+}
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    if mask is None:
+        return values.mean()
+    m = mask.to(values.dtype)
+    return (values * m).sum() / m.sum().clamp_min(1.0)
+
+
+def _pointwise(fn: Callable[..., torch.Tensor]) -> Loss:
+    def loss(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return _masked_mean(fn(pred.float(), y.float(), reduction="none"), mask)
+
+    return loss
+
+
+def cross_entropy(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return F.cross_entropy(pred.float(), y)
+
+
+def listnet(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """ListNet top-one cross entropy per date (rows are dates, columns assets)."""
+    assert mask is not None
+    neg = torch.finfo(torch.float32).min
+    p_true = torch.softmax(y.float().masked_fill(~mask, neg), dim=-1)
+    log_p = torch.log_softmax(pred.float().masked_fill(~mask, neg), dim=-1)
+    per_date = -(p_true * log_p.masked_fill(~mask, 0.0)).sum(-1)
+    return per_date.mean()
+
+
+def pairwise(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """RankNet logistic loss over all ordered pairs of assets within each date."""
+    assert mask is not None
+    dp = pred.float().unsqueeze(-1) - pred.float().unsqueeze(-2)
+    dy = y.float().unsqueeze(-1) - y.float().unsqueeze(-2)
+    pair = (mask.unsqueeze(-1) & mask.unsqueeze(-2)) & (dy > 0)
+    losses = F.softplus(-dp)
+    return (losses * pair).sum() / pair.sum().clamp_min(1)
+
+
+_LOSSES: dict[str, Loss] = {
+    "mse": _pointwise(F.mse_loss),
+    "huber": _pointwise(F.huber_loss),
+    "mae": _pointwise(F.l1_loss),
+    "cross_entropy": cross_entropy,
+    "listnet": listnet,
+    "pairwise": pairwise,
+}
+
+
+def make_loss(task: str, name: str) -> Loss:
+    if name == "auto":
+        name = TASK_LOSSES[task][0]
+    if name not in TASK_LOSSES[task]:
+        raise ConfigError(
+            f"trainer.loss {name!r} does not fit task {task!r}; "
+            f"choose one of {', '.join(TASK_LOSSES[task])}"
+        )
+    return _LOSSES[name]

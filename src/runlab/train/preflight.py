@@ -1,0 +1,118 @@
+"""Preflight: the whole path of a run in seconds, before the real run spends the GPU.
+
+Stages: data (load, shapes, NaN counts, split sizes), model (build, parameter count), train
+(2 batches forward, backward, optimizer step), validate (2 batches through the loss and every
+evaluator; the monitored metrics exist), checkpoint (save, reload with weights_only=True,
+compare). A failure names its stage.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+
+from runlab.config.validate import import_object
+from runlab.errors import ConfigError, RunlabError
+from runlab.train.data import Dataset, load_dataset
+
+T = TypeVar("T")
+
+
+class PreflightError(RunlabError):
+    """A preflight stage failed; the message names the stage."""
+
+
+def _stage(report: dict[str, Any], name: str, fn: Callable[[], T]) -> T:
+    t0 = time.perf_counter()
+    try:
+        result = fn()
+    except ConfigError as err:
+        raise ConfigError(f"preflight failed at stage '{name}': {err}") from err
+    except Exception as err:
+        raise PreflightError(
+            f"preflight failed at stage '{name}': {type(err).__name__}: {err}"
+        ) from err
+    report["stages"][name] = {"seconds": round(time.perf_counter() - t0, 3)}
+    return result
+
+
+def preflight(
+    cfg: dict[str, Any], device: torch.device, seed: int
+) -> tuple[dict[str, Any], Dataset | None]:
+    """Run every stage; returns (report, the loaded dataset for the real run to reuse)."""
+    from runlab.train.supervised import SupervisedTrainer
+
+    report: dict[str, Any] = {"stages": {}, "device": str(device)}
+    t0 = time.perf_counter()
+    if cfg["loop"] != "supervised":
+        _stage(report, "loop", lambda: import_object(cfg["loop"], "loop"))
+        report["seconds"] = round(time.perf_counter() - t0, 3)
+        return report, None
+    data = _stage(report, "data", lambda: load_dataset(cfg["data"], cfg["task"], seed))
+    report["data"] = data.describe()
+    trainer = _stage(report, "model", lambda: SupervisedTrainer(cfg, data, device, seed))
+    report["model"] = {
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "class": type(trainer.model).__name__,
+    }
+    report["warnings"] = trainer.warnings
+    _stage(report, "train", lambda: float(trainer.train_batches(2)))
+    val = _stage(report, "validate", lambda: _validate(trainer, cfg))
+    report["validate"] = {k: v for k, v in val.items() if not k.startswith("_")}
+    _stage(report, "checkpoint", lambda: _checkpoint_round_trip(trainer))
+    report["seconds"] = round(time.perf_counter() - t0, 3)
+    return report, data
+
+
+def _validate(trainer: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+    val: dict[str, Any] = trainer.evaluate("val", max_batches=2)
+    produced = {"train.loss"} | {f"val.{k}" for k in val if not k.startswith("_")}
+    wanted = {"trainer.monitor": cfg["trainer"]["monitor"]}
+    if cfg["trainer"]["early_stopping"]["monitor"]:
+        wanted["trainer.early_stopping.monitor"] = cfg["trainer"]["early_stopping"]["monitor"]
+    for key, name in wanted.items():
+        if name not in produced:
+            from runlab.config.validate import did_you_mean
+
+            raise ConfigError(
+                f"{key} {name!r} is not produced by this config{did_you_mean(name, produced)}; "
+                f"available: {', '.join(sorted(produced))}"
+            )
+    return val
+
+
+def _checkpoint_round_trip(trainer: Any) -> None:
+    with tempfile.TemporaryDirectory(prefix="runlab-preflight-") as tmp:
+        path = Path(tmp) / "check.pt"
+        trainer.save(path)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        for name, tensor in trainer.model.state_dict().items():
+            if not torch.equal(ckpt["model"][name].to(tensor.device), tensor):
+                raise RuntimeError(f"checkpoint round trip changed {name}")
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = [f"preflight passed in {report['seconds']:.2f}s on {report['device']}"]
+    if "data" in report:
+        d = report["data"]
+        shapes = ", ".join(f"{s} {d[s]}" for s in ("train", "val", "test") if s in d)
+        lines.append(f"  data        {d['layout']}, {d['features']} features: {shapes}")
+        if d.get("nan_replaced"):
+            lines.append(f"              {d['nan_replaced']} non-finite inputs replaced")
+    if "model" in report:
+        m = report["model"]
+        lines.append(f"  model       {m['class']}, {m['parameters']:,} parameters")
+    if "validate" in report:
+        shown = "  ".join(
+            f"{k} {v:.4g}" for k, v in report["validate"].items() if isinstance(v, float)
+        )
+        lines.append(f"  validate    {shown}")
+    for name, info in report["stages"].items():
+        lines.append(f"  {name:<11} ok  {info['seconds']:.3f}s")
+    lines.extend(f"  warning     {w}" for w in report.get("warnings", []))
+    return "\n".join(lines)

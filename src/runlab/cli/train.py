@@ -121,7 +121,16 @@ def run(
         if fmt is TextOrJson.text:
             sys.stderr.write(format_report(report).splitlines()[0] + "\n")
     status, run_dir, run_id = _train(
-        cfg, config, rest, root, run_name, dev, seed_value, resume_dir, data
+        cfg,
+        config,
+        rest,
+        root,
+        run_name,
+        dev,
+        seed_value,
+        resume_dir,
+        data,
+        quiet_stdout=fmt is TextOrJson.json,
     )
     if fmt is TextOrJson.json:
         sys.stdout.write(
@@ -143,6 +152,7 @@ def _train(
     seed: int,
     resume_dir: Path | None,
     data: Any,
+    quiet_stdout: bool = False,
 ) -> tuple[str, Path, str]:
     import runlab
     from runlab.tracking.run import Run
@@ -165,7 +175,15 @@ def _train(
                 import_object(cfg["loop"], "loop")(cfg, run)
             else:
                 data = data or load_dataset(cfg["data"], cfg["task"], seed)
-                fit(cfg, run, data, device, seed, resume=resume_dir is not None)
+                fit(
+                    cfg,
+                    run,
+                    data,
+                    device,
+                    seed,
+                    resume=resume_dir is not None,
+                    progress_to_stderr=quiet_stdout,
+                )
     except KeyboardInterrupt:
         sys.stderr.write(f"runlab: interrupted; run {run.id} stopped ({run.dir})\n")
         raise typer.Exit(130) from None

@@ -33,6 +33,7 @@ def fit(
     seed: int,
     resume: bool = False,
     show_progress: bool = True,
+    progress_to_stderr: bool = False,
 ) -> SupervisedTrainer:
     trainer = SupervisedTrainer(cfg, data, device, seed)
     for warning in trainer.warnings:
@@ -48,7 +49,9 @@ def fit(
     epochs = int(t["epochs"])
     run.progress(total_epochs=epochs, total_steps=epochs * trainer.steps_per_epoch)
     run.update_info(device=str(device), parameters=_parameters(trainer.model))
-    view = ProgressView(run, epochs, trainer.steps_per_epoch, enabled=show_progress)
+    view = ProgressView(
+        run, epochs, trainer.steps_per_epoch, enabled=show_progress, to_stderr=progress_to_stderr
+    )
 
     def on_log_step(loss: torch.Tensor) -> None:
         value = float(loss.detach())  # the host sync, once per log_every steps

@@ -36,11 +36,22 @@ def cross_entropy(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None
     return F.cross_entropy(pred.float(), y)
 
 
+def _zscore_per_date(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.float()
+    n = m.sum(-1, keepdim=True).clamp_min(1.0)
+    mean = (y * m).sum(-1, keepdim=True) / n
+    std = (((y - mean) * m).pow(2).sum(-1, keepdim=True) / n).sqrt().clamp_min(1e-8)
+    return (y - mean) / std
+
+
 def listnet(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """ListNet top-one cross entropy per date (rows are dates, columns assets)."""
+    """ListNet top-one cross entropy per date (rows are dates, columns assets). Targets are
+    z-scored per date first: softmax of raw returns (~1e-2) is nearly uniform and would carry
+    almost no ranking signal."""
     assert mask is not None
     neg = torch.finfo(torch.float32).min
-    p_true = torch.softmax(y.float().masked_fill(~mask, neg), dim=-1)
+    target = _zscore_per_date(y.float(), mask)
+    p_true = torch.softmax(target.masked_fill(~mask, neg), dim=-1)
     log_p = torch.log_softmax(pred.float().masked_fill(~mask, neg), dim=-1)
     per_date = -(p_true * log_p.masked_fill(~mask, 0.0)).sum(-1)
     return per_date.mean()

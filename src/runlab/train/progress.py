@@ -20,8 +20,16 @@ def epoch_line(epoch: int, epochs: int, metrics: dict[str, dict[str, Any]], seco
 
 
 class ProgressView:
-    def __init__(self, run: Run, epochs: int, steps_per_epoch: int, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        run: Run,
+        epochs: int,
+        steps_per_epoch: int,
+        enabled: bool = True,
+        to_stderr: bool = False,
+    ) -> None:
         self.run, self.epochs, self.steps = run, epochs, steps_per_epoch
+        self.to_stderr = to_stderr  # `--format json`: stdout carries only the JSON
         terminal = sys.__stderr__
         self.live = enabled and terminal is not None and terminal.isatty()
         self._progress: Any = None
@@ -64,7 +72,7 @@ class ProgressView:
             self._progress.console.print(line, markup=False, highlight=False)
             self.run.write_log(line + "\n")
         else:
-            print(line, flush=True)
+            print(line, file=sys.stderr if self.to_stderr else sys.stdout, flush=True)
 
     def close(self) -> None:
         if self._progress is not None:

@@ -1,0 +1,66 @@
+"""Importable objects for configs under test (``_target_``, ``loop``, ``data.source``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class TinyNet(nn.Module):
+    """A user model: sizes come from runlab's inference, width from the config."""
+
+    def __init__(self, in_features: int, out_features: int, width: int = 8) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_features, width), nn.Tanh(), nn.Linear(width, out_features)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # type: ignore[no-any-return]
+
+
+class NaNAfter(nn.Module):
+    """Outputs NaN from the ``after``-th training forward pass on (every ``every``-th one)."""
+
+    def __init__(self, in_features: int, out_features: int, after: int = 3, every: int = 1) -> None:
+        super().__init__()
+        self.lin = nn.Linear(in_features, out_features)
+        self.after, self.every, self.calls = after, every, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.lin(x)
+        if self.training:
+            self.calls += 1
+            if self.calls >= self.after and (self.calls - self.after) % self.every == 0:
+                return out * float("nan")
+        return out  # type: ignore[no-any-return]
+
+
+def arrays(n: int = 400, features: int = 5, seed: int = 0) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(3.0, 2.0, (n, features)).astype(np.float32)
+    y = (x @ rng.normal(size=features)).astype(np.float32)
+    cut1, cut2 = int(n * 0.6), int(n * 0.8)
+    return {
+        "X_train": x[:cut1],
+        "y_train": y[:cut1],
+        "X_val": x[cut1:cut2],
+        "y_val": y[cut1:cut2],
+        "X_test": x[cut2:],
+        "y_test": y[cut2:],
+    }
+
+
+def tuple_source(n: int = 300) -> tuple[np.ndarray, ...]:
+    a = arrays(n)
+    return a["X_train"], a["y_train"], a["X_val"], a["y_val"]
+
+
+def custom_loop(cfg: dict[str, Any], run: Any) -> None:
+    """The "add a new training loop" story: any function of (cfg, run)."""
+    for epoch in range(1, int(cfg["trainer"]["epochs"]) + 1):
+        run.log_epoch(epoch, {"train": {"loss": 1.0 / epoch}})
+    run.summary["custom"] = True

@@ -1,0 +1,191 @@
+"""Every bad input of issue 3: one line on stderr, exit code 2, no traceback, no run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers import arrays
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK = REPO / "examples" / "quickstart.yaml"
+TREE = REPO / "examples" / "configs" / "experiment.yaml"
+
+
+def npz(tmp_path: Path, **changes: object) -> Path:
+    data = arrays()
+    data.update(changes)  # type: ignore[arg-type]
+    data = {k: v for k, v in data.items() if v is not None}
+    np.savez(tmp_path / "d.npz", **data)
+    return tmp_path / "d.npz"
+
+
+def cfg_file(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def expect_error(cli, root: Path, args: list[object], *fragments: str) -> str:
+    code, out, err = cli("run", *args, "-o", root)
+    assert code == 2, (out, err)
+    assert err.count("\n") == 1 and err.startswith("runlab: error: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+    assert not root.exists() or not any(p.is_dir() for p in root.iterdir())
+    return err
+
+
+def test_missing_config_file(cli, root: Path, tmp_path: Path) -> None:
+    expect_error(cli, root, [tmp_path / "nope.yaml"], "config file", "nope.yaml", "not found")
+
+
+def test_yaml_syntax_error_names_the_line(cli, root: Path, tmp_path: Path) -> None:
+    bad = cfg_file(tmp_path, "data:\n  source: synthetic.regression\ntask: [regression\n")
+    expect_error(cli, root, [bad], "c.yaml:4:1: YAML syntax error")
+
+
+def test_unknown_override_key(cli, root: Path) -> None:
+    expect_error(
+        cli,
+        root,
+        [QUICK, "trainer.epoch=3"],
+        "unknown override key 'trainer.epoch' (did you mean 'trainer.epochs'?)",
+    )
+
+
+def test_unknown_key_in_a_block_of_the_file(cli, root: Path, tmp_path: Path) -> None:
+    bad = cfg_file(tmp_path, "data: {source: synthetic.regression}\noptim: {lr: 0.1, wd: 0.1}\n")
+    expect_error(cli, root, [bad], "unknown key optim.wd", "valid keys in optim: name, lr")
+
+
+def test_wrong_type(cli, root: Path) -> None:
+    expect_error(
+        cli,
+        root,
+        [QUICK, "trainer.epochs=ten"],
+        "trainer.epochs must be an integer, got 'ten' (str)",
+    )
+    expect_error(
+        cli,
+        root,
+        [QUICK, "trainer.mixed_precision=fp8"],
+        "trainer.mixed_precision must be one of False, 'fp16', 'bf16', got 'fp8'",
+    )
+    expect_error(cli, root, [QUICK, "task=regresion"], "(did you mean 'regression'?)")
+
+
+def test_unknown_group_option_lists_the_options(cli, root: Path) -> None:
+    expect_error(
+        cli,
+        root,
+        [TREE, "model=resnet"],
+        "unknown option 'resnet' for config group 'model'",
+        "options: mlp, resmlp",
+    )
+
+
+def test_bad_target(cli, root: Path) -> None:
+    expect_error(
+        cli,
+        root,
+        [QUICK, "~model", "+model._target_=tests.helpers.TinyNett"],
+        "module 'tests.helpers' has no attribute 'TinyNett' (did you mean 'TinyNet'?)",
+    )
+    expect_error(
+        cli,
+        root,
+        [QUICK, "~model", "+model._target_=nopkg.models.Net"],
+        "module 'nopkg.models' cannot be imported",
+    )
+
+
+def test_missing_data_file(cli, root: Path, tmp_path: Path) -> None:
+    expect_error(
+        cli,
+        root,
+        [QUICK, f"data.source={tmp_path}/missing.npz"],
+        "data file",
+        "missing.npz",
+        "not found",
+    )
+
+
+def test_missing_npz_key_names_the_keys_found(cli, root: Path, tmp_path: Path) -> None:
+    path = npz(tmp_path, y_val=None)
+    expect_error(
+        cli,
+        root,
+        [QUICK, f"data.source={path}"],
+        "has no key 'y_val' (found: X_test, X_train, X_val, y_test, y_train)",
+    )
+
+
+def test_x_y_length_mismatch(cli, root: Path, tmp_path: Path) -> None:
+    path = npz(tmp_path, y_train=np.zeros(7, dtype=np.float32))
+    expect_error(
+        cli, root, [QUICK, f"data.source={path}"], "data split 'train': X has 240 rows but y has 7"
+    )
+
+
+def test_feature_count_differs_between_splits(cli, root: Path, tmp_path: Path) -> None:
+    path = npz(tmp_path, X_val=np.zeros((80, 4), dtype=np.float32))
+    expect_error(
+        cli, root, [QUICK, f"data.source={path}"], "data split 'val' has 4 features but train has 5"
+    )
+
+
+def test_empty_split(cli, root: Path, tmp_path: Path) -> None:
+    path = npz(tmp_path, X_val=np.zeros((0, 5), np.float32), y_val=np.zeros(0, np.float32))
+    expect_error(cli, root, [QUICK, f"data.source={path}"], "data split 'val' is empty")
+
+
+def test_nan_in_data_names_count_and_column(cli, root: Path, tmp_path: Path) -> None:
+    x = arrays()["X_train"].copy()
+    x[[3, 7, 9], 2] = np.nan
+    path = npz(tmp_path, X_train=x)
+    expect_error(
+        cli,
+        root,
+        [QUICK, f"data.source={path}"],
+        "data split 'train' has 3 non-finite feature values (3 in column 'x2')",
+        "data.allow_nan=true",
+    )
+
+
+def test_nan_allowed_when_asked(cli, root: Path, tmp_path: Path) -> None:
+    x = arrays()["X_train"].copy()
+    x[[3, 7], 1] = np.nan
+    path = npz(tmp_path, X_train=x)
+    code, _out, err = cli(
+        "run", QUICK, f"data.source={path}", "data.allow_nan=true", "trainer.epochs=1", "-o", root
+    )
+    assert code == 0, err
+
+
+def test_resume_of_an_unknown_run(cli, root: Path) -> None:
+    root.mkdir()
+    expect_error(cli, root, ["--resume", "20991231-nope"], "no run '20991231-nope'")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["data.source=synthetic.regresion"], "unknown synthetic source"),
+        (["task=ranking"], "task 'ranking' needs a panel"),
+        (["trainer.loss=listnet"], "trainer.loss 'listnet' does not fit task 'regression'"),
+        (["--device", "cuda:7"], "--device 'cuda:7'"),
+        (["trainer.epochs=[1,"], "cannot parse override"),
+        (["epochs"], "override 'epochs' is not key=value"),
+    ],
+)
+def test_other_config_errors(cli, root: Path, args: list[str], fragment: str) -> None:
+    expect_error(cli, root, [QUICK, *args], fragment)
+
+
+def test_missing_data_source(cli, root: Path, tmp_path: Path) -> None:
+    bad = cfg_file(tmp_path, "task: regression\nmodel: {name: mlp}\n")
+    expect_error(cli, root, [bad], "data.source is missing")

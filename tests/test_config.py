@@ -1,0 +1,72 @@
+"""Config composition (Hydra compose API) and validation."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from runlab.config import compose, load_config
+from runlab.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+TREE = REPO / "examples" / "configs" / "experiment.yaml"
+
+
+def test_group_choice_overrides_add_delete_and_interpolation() -> None:
+    cfg = compose(TREE, ["model=resmlp", "trainer.epochs=20", "+new.key=1", "~notes"])
+    assert cfg["model"]["name"] == "resmlp" and cfg["trainer"]["epochs"] == 20
+    assert cfg["new"] == {"key": 1} and "notes" not in cfg
+    assert compose(TREE, ["optim.lr=0.5"])["notes"] == "mlp on synthetic regression, lr 0.5"
+
+
+def test_working_directory_untouched_and_no_hydra_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    load_config(TREE)
+    assert Path.cwd() == tmp_path and list(tmp_path.iterdir()) == []
+
+
+def test_runlab_keys_can_be_overridden_when_the_file_omits_them(tmp_path: Path) -> None:
+    path = tmp_path / "min.yaml"
+    path.write_text("data: {source: synthetic.regression}\n")
+    cfg = load_config(path, ["trainer.epochs=7", "optim.lr=0.1", "task=classification"])
+    assert cfg["trainer"]["epochs"] == 7 and cfg["optim"]["lr"] == 0.1
+    assert cfg["task"] == "classification" and cfg["trainer"]["batch_size"] == 256  # default
+
+
+def test_json_and_yml_configs(tmp_path: Path) -> None:
+    for name in ("c.json", "c.yml"):
+        path = tmp_path / name
+        path.write_text(
+            json.dumps({"data": {"source": "synthetic.regression"}, "trainer": {"epochs": 2}})
+        )
+        cfg = load_config(path, ["trainer.epochs=3"])
+        assert cfg["trainer"]["epochs"] == 3
+    assert not [p for p in os.listdir(tmp_path) if p not in ("c.json", "c.yml")]
+
+
+def test_user_keys_pass_through_unchecked(tmp_path: Path) -> None:
+    path = tmp_path / "u.yaml"
+    path.write_text("data: {source: synthetic.regression}\nmy_stuff: {anything: [1, 2]}\n")
+    assert load_config(path)["my_stuff"] == {"anything": [1, 2]}
+
+
+def test_target_blocks_keep_their_kwargs(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "data: {source: synthetic.regression}\nmodel: {_target_: tests.helpers.TinyNet, width: 3}\n"
+    )
+    assert load_config(path)["model"] == {"_target_": "tests.helpers.TinyNet", "width": 3}
+
+
+def test_nested_unknown_key_hint() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown key trainer.early_stopping.patients "
+        r"\(did you mean 'patience'\?\)",
+    ):
+        load_config(REPO / "examples" / "quickstart.yaml", ["+trainer.early_stopping.patients=3"])

@@ -343,3 +343,49 @@ def test_cuda_training(cli, root: Path, precision: str) -> None:
     )
     m = runlab.RunRecord(run_dir).metrics
     assert m["device"].startswith("cuda") and m["max_memory_mib"] > 0 and m["val"]["r2"] > 0.2
+
+
+def test_sequence_model_on_windowed_inputs(cli, root: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((600, 10, 3)).astype(np.float32)  # rows x time x features
+    y = x[:, -3:, 0].mean(1).astype(np.float32)
+    np.savez(tmp_path / "w.npz", X_train=x[:400], y_train=y[:400], X_val=x[400:], y_val=y[400:])
+    run_dir = run_ok(
+        cli,
+        EXAMPLES / "quickstart.yaml",
+        f"data.source={tmp_path}/w.npz",
+        "model.name=gru",
+        "model.hidden=16",
+        "trainer.epochs=3",
+        "-o",
+        root,
+    )
+    record = runlab.RunRecord(run_dir)
+    layer1, layer2 = 3 * (3 * 16 + 16 * 16 + 2 * 16), 3 * (16 * 16 + 16 * 16 + 2 * 16)
+    assert record.info["parameters"] == layer1 + layer2 + 17  # model.blocks=2 GRU layers, head
+    assert record.metrics["val"]["r2"] > 0.0
+
+
+def test_kept_checkpoints(cli, root: Path) -> None:
+    run_dir = run_ok(
+        cli, EXAMPLES / "quickstart.yaml", "trainer.epochs=3", "--keep-checkpoints", "-o", root
+    )
+    names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert names == [
+        "best.pt",
+        "epoch_0001.pt",
+        "epoch_0002.pt",
+        "epoch_0003.pt",
+        "last.pt",
+        "model.pt",
+    ]
+    run_dir = run_ok(
+        cli, EXAMPLES / "quickstart.yaml", "trainer.epochs=4", "checkpoint.every=2", "-o", root
+    )
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("epoch_*")) == [
+        "epoch_0002.pt",
+        "epoch_0004.pt",
+    ]
+    last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    epoch4 = torch.load(run_dir / "checkpoints" / "epoch_0004.pt", weights_only=True)
+    assert all(torch.equal(last["model"][k], epoch4["model"][k]) for k in last["model"])

@@ -73,7 +73,6 @@ class TrainerConfig:
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     log_every: int = 50  # steps between step logs (the only host syncs in the step loop)
     data_on_device: Literal["auto", True, False] = "auto"
-    num_workers: int = 0  # DataLoader workers when the data does not stay on the device
     loss: Literal["auto", "mse", "huber", "mae", "cross_entropy", "listnet", "pairwise"] = "auto"
 
 

@@ -61,6 +61,7 @@ def fit(
         view.step(st.epoch, st.batch, value)
 
     trainer.on_log_step = on_log_step
+    trainer.on_batch = view.tick if view.live else None
     train_seconds, samples, stopped_early = 0.0, 0, False
     es = t["early_stopping"]
     es_monitor = es["monitor"] or trainer.monitor

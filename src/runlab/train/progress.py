@@ -4,6 +4,7 @@ otherwise (CI, ``> log``). Both end up in stdout.log as the per-epoch lines."""
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 from runlab.tracking.run import Run
@@ -33,6 +34,7 @@ class ProgressView:
         terminal = sys.__stderr__
         self.live = enabled and terminal is not None and terminal.isatty()
         self._progress: Any = None
+        self._last_tick = 0.0
         if self.live:
             from rich.console import Console
             from rich.progress import (
@@ -66,6 +68,13 @@ class ProgressView:
                 epoch=epoch,
                 loss="-" if loss is None else f"{loss:.4g}",
             )
+
+    def tick(self, epoch: int, batch: int) -> None:
+        """Every step: move the bar, at most ten times a second."""
+        now = time.monotonic()
+        if self._progress is not None and (now - self._last_tick > 0.1 or batch == self.steps):
+            self._last_tick = now
+            self._progress.update(self._task, completed=batch, epoch=epoch)
 
     def epoch(self, line: str) -> None:
         if self._progress is not None:

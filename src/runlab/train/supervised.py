@@ -163,11 +163,11 @@ class SupervisedTrainer:
         return t.x[idx], t.y[idx], (t.mask[idx] if t.mask is not None else None)  # type: ignore[return-value]
 
     def _forward(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(
-            self.device.type,
-            dtype=torch.bfloat16 if self.amp == "bf16" else torch.float16,
-            enabled=bool(self.amp),
-        ):
+        if self.amp:
+            dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
+            with torch.autocast(self.device.type, dtype=dtype):
+                out = model(x)
+        else:
             out = model(x)
         if self.task != "classification" and out.shape[-1] == 1:
             out = out.squeeze(-1)
@@ -176,65 +176,90 @@ class SupervisedTrainer:
     # ------------------------------------------------------------------ training
     def train_batches(self, count: int | None = None) -> torch.Tensor:
         """Train the current epoch from ``state.batch`` on (``count`` batches at most, for the
-        preflight). Returns the loss sum of the epoch so far, on the device."""
+        preflight). Returns the loss sum of the epoch so far, on the device.
+
+        The step loop launches only the step's own kernels: losses are kept as a list of device
+        scalars and summed at the end; a NaN or infinite loss poisons the weights, so
+        ``on_nan: fail`` is detected from the logged loss and from the epoch's sum."""
         t, st, tcfg = self.tensors["train"], self.state, self.cfg["trainer"]
         accumulate, clip = int(tcfg["accumulate"]), tcfg["grad_clip"]
-        skip_nan = tcfg["on_nan"] == "skip"
+        skip_nan, log_every = tcfg["on_nan"] == "skip", int(tcfg["log_every"])
         if st.perm is None:
             st.perm = torch.randperm(t.rows, generator=self.gen, device=t.x.device)
             st.loss_sum = torch.zeros((), device=self.device)
-        assert st.loss_sum is not None
-        self.train_model.train()
+        perm, bs, losses = st.perm, self.batch_size, []
+        on_device, loss_fn, model = t.x.device == self.device, self.loss_fn, self.train_model
+        squeeze = self.task != "classification" and int(self.spec["out_features"]) == 1
+        scaled_backward = self.amp == "fp16" or accumulate > 1
+        pause, on_log, on_batch = self.pause_requested, self.on_log_step, self.on_batch
+        model.train()
         end = self.steps_per_epoch if count is None else min(self.steps_per_epoch, st.batch + count)
-        bad = torch.zeros((), dtype=torch.bool, device=self.device)
         while st.batch < end:
-            if self._should_pause():
+            if pause is not None and pause():
                 break
             i = st.batch
-            xb, yb, mb = self._batch(t, st.perm[i * self.batch_size : (i + 1) * self.batch_size])
-            loss = self.loss_fn(self._forward(self.train_model, xb), yb, mb)
-            finite = torch.isfinite(loss)
-            if skip_nan and not bool(finite):  # the one per-step sync, only in skip mode
+            idx = perm[i * bs : (i + 1) * bs]
+            if on_device:
+                xb, yb = t.x[idx], t.y[idx]
+                mb = t.mask[idx] if t.mask is not None else None
+            else:
+                xb, yb, mb = self._batch(t, idx)
+            if self.amp:
+                out = self._forward(model, xb)
+            else:
+                out = model(xb)
+                if squeeze:
+                    out = out.squeeze(-1)
+            loss = loss_fn(out, yb, mb)
+            if skip_nan and not bool(torch.isfinite(loss)):  # a per-step sync, in skip mode only
                 st.skipped_steps += 1
                 self.optimizer.zero_grad(set_to_none=True)
                 st.batch += 1
                 continue
-            bad |= ~finite
-            self.scaler.scale(loss / accumulate).backward()  # type: ignore[no-untyped-call]
-            st.loss_sum += loss.detach().float()
-            last = st.batch + 1 == self.steps_per_epoch
-            if (i + 1) % accumulate == 0 or last:
-                self._optimizer_step(clip)
+            if scaled_backward:
+                self.scaler.scale(loss / accumulate).backward()  # type: ignore[no-untyped-call]
+            else:
+                loss.backward()  # type: ignore[no-untyped-call]
+            losses.append(loss.detach())
             st.batch += 1
-            if (
-                self.on_log_step is not None
-                and st.step % int(tcfg["log_every"]) == 0
-                and ((i + 1) % accumulate == 0 or last)
-            ):
-                self._check_finite(bad)
-                self.on_log_step(loss)
-        self._check_finite(bad)
+            if on_batch is not None:  # the progress bar: a Python counter, no device sync
+                on_batch(st.epoch, st.batch)
+            if (i + 1) % accumulate == 0 or st.batch == self.steps_per_epoch:
+                self._optimizer_step(clip)
+                if on_log is not None and st.step % log_every == 0:
+                    self._check_finite(loss)
+                    on_log(loss)
+        if losses:
+            st.loss_sum = st.loss_sum + torch.stack(losses).sum()  # type: ignore[operator]
+        assert st.loss_sum is not None
+        self._check_finite(st.loss_sum)
         return st.loss_sum
 
     on_log_step: Any = None
+    on_batch: Any = None
     pause_requested: Any = None
 
     def _should_pause(self) -> bool:
         return bool(self.pause_requested is not None and self.pause_requested())
 
     def _optimizer_step(self, clip: float | None) -> None:
-        if clip:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        if self.amp == "fp16":  # the GradScaler path: unscale, skip steps with inf grads
+            if clip:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            if clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.state.step += 1
         if self.sched_per_step:
             self.scheduler.step()
 
-    def _check_finite(self, bad: torch.Tensor) -> None:
-        if bool(bad):
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        if not bool(torch.isfinite(loss)):
             raise NonFiniteLossError(
                 f"non-finite training loss in epoch {self.state.epoch} by step {self.state.step}"
                 " (trainer.on_nan: fail); lower optim.lr, set trainer.grad_clip, or "

@@ -70,3 +70,11 @@ def test_nested_unknown_key_hint() -> None:
         r"\(did you mean 'patience'\?\)",
     ):
         load_config(REPO / "examples" / "quickstart.yaml", ["+trainer.early_stopping.patients=3"])
+
+
+def test_config_reference_lists_every_key() -> None:
+    from runlab.config.compose import known_keys
+
+    text = (REPO / "docs" / "config.md").read_text()
+    missing = [k for k in known_keys() if f"`{k}`" not in text]
+    assert missing == []

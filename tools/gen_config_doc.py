@@ -1,0 +1,68 @@
+"""Regenerate docs/config.md from src/runlab/config/schema.py: python tools/gen_config_doc.py"""
+import dataclasses, typing
+from runlab.config.schema import RunlabConfig
+def tname(h):
+    s = str(h).replace("typing.", "").replace("NoneType", "null").replace("Literal", "")
+    return s.replace("<class '", "").replace("'>", "")
+hints = typing.get_type_hints(RunlabConfig)
+notes = {
+ "data.source": "required: a .npz, `pkg.mod:fn`, a CSV/Parquet panel, or `synthetic.regression`, `synthetic.classification`, `synthetic.panel`",
+ "data.scaler": "fitted on train only, saved in checkpoints", "data.allow_nan": "accept non-finite values (features become 0 after scaling, rows with bad targets dropped)",
+ "data.kwargs": "keyword arguments for an import-path source", "data.features": "panel feature columns (default: every other numeric column)",
+ "data.train_end": "panels: last train date, inclusive (default: 60% of dates)", "data.val_end": "panels: last val date, inclusive (default: 80%)",
+ "data.target": "panels: the target column", "data.date_col": "panels: the date column", "data.asset_col": "panels: the asset id column",
+ "data.n_samples": "synthetic regression/classification rows", "data.n_features": "synthetic features", "data.n_classes": "synthetic classes",
+ "data.noise": "synthetic noise level", "data.n_dates": "synthetic panel dates", "data.n_assets": "synthetic panel assets",
+ "data.val_fraction": "synthetic rows: share for val", "data.test_fraction": "synthetic rows: share for test", "data.seed": "synthetic data seed",
+ "model.name": "built-in model (or give `_target_`)", "model.hidden": "widths (mlp), or the width (resmlp, gru)", "model.blocks": "resmlp residual blocks; gru layers",
+ "model.dropout": "", "model.activation": "mlp, resmlp",
+ "model.norm": "resmlp LayerNorm", "model.in_features": "inferred from the data", "model.out_features": "inferred from task and data",
+ "trainer.epochs": "", "trainer.grad_clip": "max gradient norm",
+ "trainer.batch_size": "rows per batch; dates per batch for panels", "trainer.accumulate": "micro-batches per optimizer step",
+ "trainer.mixed_precision": "bf16 autocast; fp16 autocast + GradScaler (CUDA only)", "trainer.compile": "torch.compile the model",
+ "trainer.on_nan": "non-finite loss: fail the run, or skip the step (one host sync per step)", "trainer.monitor": "decides best.pt and best_epoch",
+ "trainer.mode": "default: max for accuracy, f1, r2, ic, rank_ic, ic_ir, scale, sharpe; else min", "trainer.early_stopping": "",
+ "trainer.early_stopping.patience": "epochs without improvement before stopping (null: off)", "trainer.early_stopping.monitor": "default: trainer.monitor",
+ "trainer.early_stopping.min_delta": "smallest change that counts as improvement", "trainer.early_stopping.mode": "default: as trainer.mode",
+ "trainer.log_every": "optimizer steps between step logs (the only host syncs)", "trainer.data_on_device": "hold data on the device (auto: if under 40% of free CUDA memory)",
+ "trainer.loss": "auto: the task's first loss", "optim.name": "or give `_target_` (its other keys are kwargs)", "optim.momentum": "sgd only",
+ "optim.lr": "", "optim.weight_decay": "",
+ "schedule.name": "", "schedule.warmup_steps": "cosine: linear warmup steps", "schedule.min_lr": "cosine floor", "schedule.step_size": "step: epochs between decays",
+ "schedule.gamma": "step: decay factor", "schedule.factor": "plateau: decay factor", "schedule.patience": "plateau: epochs without improvement",
+ "checkpoint.every": "keep epoch_NNNN.pt every N epochs", "checkpoint.keep": "keep every epoch_NNNN.pt (--keep-checkpoints)",
+ "task": "", "loop": "`supervised`, or `pkg.mod:fn` called as fn(cfg, run)", "evaluate": "metric families; default: the task's own",
+}
+def esc(s):
+    return s.replace("|", "\\|")
+def default_text(d):
+    return "null" if d is None else repr(d).replace("'", "")
+out = ["# Config reference", "",
+ "runlab's own blocks, checked before any training (types, allowed values; an unknown key gets a",
+ "\"did you mean\"). Every key has a default, so `data`, `task`, `model` and `trainer` in four lines",
+ "make a complete run. Keys outside these blocks are yours: they are kept, composed and",
+ "interpolated, but not checked. This page is generated from `src/runlab/config/schema.py`, and a",
+ "test checks that it lists every key.", ""]
+def walk(cls, prefix, rows):
+    h = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = prefix + f.name
+        if dataclasses.is_dataclass(h[f.name]):
+            rows.append((key, "block", "", "the keys below"))
+            walk(h[f.name], key + ".", rows)
+            continue
+        d = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        rows.append((key, tname(h[f.name]), default_text(d), notes.get(key, "")))
+for f in dataclasses.fields(RunlabConfig):
+    h = hints[f.name]
+    out.append(f"## `{f.name}`\n")
+    out.append("| key | type | default | notes |\n| --- | --- | --- | --- |")
+    rows = []
+    if dataclasses.is_dataclass(h):
+        walk(h, f.name + ".", rows)
+    else:
+        rows.append((f.name, tname(h), default_text(f.default), notes.get(f.name, "")))
+    for k, t, d, n in rows:
+        out.append("| `%s` | %s | %s | %s |" % (k, esc(t), esc(d), n))
+    out.append("")
+out.append("`model` and `optim` also accept `{_target_: package.module.Class, ...kwargs}`.")
+open("docs/config.md", "w").write("\n".join(out) + "\n")

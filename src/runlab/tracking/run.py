@@ -346,19 +346,28 @@ class Run:
             steps = self._steps = _io.JsonlAppender(self.dir / "steps.jsonl", STEP_FLUSH_S)
         steps.write(record)
 
-    def log_epoch(self, epoch: int, metrics: Mapping[str, Mapping[str, Any]], **extra: Any) -> None:
+    def log_epoch(
+        self,
+        epoch: int,
+        metrics: Mapping[str, Mapping[str, Any]],
+        summarize: bool = True,
+        **extra: Any,
+    ) -> None:
         """End-of-epoch scalars per split (``{"train": {"loss": ..}, "val": {...}}``): one row
         per split in scalars.csv, an ``on_epoch_end`` event, and the summary's last values.
-        ``extra`` (lr, epoch_time_s, samples_per_s, max_memory_mib, ...) goes on every row."""
+        ``extra`` (lr, epoch_time_s, samples_per_s, max_memory_mib, ...) goes on every row.
+        ``summarize=False`` leaves the summary alone (a trainer that writes its own)."""
         rows = []
         for split, values in metrics.items():
             rows.append({"epoch": epoch, "split": split, **values, **extra})
-            for key, value in values.items():
-                self.summary.set_default_value(f"{split}_{key}", value)
+            if summarize:
+                for key, value in values.items():
+                    self.summary.set_default_value(f"{split}_{key}", value)
         self._scalars.add(rows)
         self._epoch = epoch
         self._epochs_done = epoch + 1
-        self.summary.set_default_value("last_epoch", epoch)
+        if summarize:
+            self.summary.set_default_value("last_epoch", epoch)
         self.event("on_epoch_end", epoch=epoch, metrics=metrics, **extra)
         _io.atomic_write_json(self.dir / "metrics.json", self.summary.snapshot())
 

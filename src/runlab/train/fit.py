@@ -113,7 +113,14 @@ def fit(
             }
             if device.type == "cuda":
                 extra["max_memory_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-            run.log_epoch(epoch, metrics, **extra)
+            run.log_epoch(epoch, metrics, summarize=False, **extra)
+            run.summary.update(
+                train_loss=train_loss,
+                val_loss=metrics["val"].get("loss"),
+                last_epoch=epoch,
+                best_epoch=st.best_epoch,
+                best=st.best,
+            )
             view.epoch(epoch_line(epoch, epochs, metrics, epoch_time))
             _step_epoch_scheduler(trainer, value)
             if es["patience"] is not None and st.stale_epochs >= int(es["patience"]):

@@ -13,7 +13,7 @@ help:
 	@echo "make run        - set up .venv, run the example, print its run directory"
 	@echo "make test       - set up the dev environment, lint, type check, run the test suite"
 	@echo "make test-slow  - the whole suite including tests marked slow"
-	@echo "make bench      - install MLflow/TensorBoard/W&B and run benchmarks/ (see BENCHMARKS.md)"
+	@echo "make bench      - install MLflow/TensorBoard/W&B/Lightning and run benchmarks/ (see BENCHMARKS.md)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,7 @@ $(VENV)/.bench: pyproject.toml $(VENV)/.dev
 bench: $(VENV)/.bench
 	$(PY) benchmarks/bench_logging.py
 	$(PY) benchmarks/bench_index.py
+	$(PY) benchmarks/bench_trainer.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text()
 
 
 def test_quickstart_is_the_two_make_commands() -> None:
@@ -16,12 +17,13 @@ def test_quickstart_is_the_two_make_commands() -> None:
     ]
 
 
-def test_error_example_is_what_the_cli_prints(cli, root: Path) -> None:
-    expr, message = re.search(
-        r"\$ \.venv/bin/runlab ls --where '([^']*)'\n(runlab: error: .*)\n", README
-    ).groups()
-    code, _, err = cli("ls", root, "--where", expr)
-    assert code == 2 and err.strip() == message
+def test_error_examples_are_what_the_cli_prints(cli, root: Path) -> None:
+    examples = re.findall(r"\$ \.venv/bin/runlab (run [^\n]*)\n(runlab: error: [^\n]*)\n", README)
+    assert len(examples) == 2
+    for command, message in examples:
+        args = [str(REPO / a) if a.startswith("examples/") else a for a in command.split()]
+        code, _, err = cli(*args, "-o", root)
+        assert code == 2 and err.strip() == message
 
 
 def test_linked_docs_exist() -> None:

@@ -180,6 +180,7 @@ def test_resume_of_an_unknown_run(cli, root: Path) -> None:
         (["--device", "cuda:7"], "--device 'cuda:7'"),
         (["trainer.epochs=[1,"], "cannot parse override"),
         (["epochs"], "override 'epochs' is not key=value"),
+        (["~optim"], "cannot delete 'optim' (~optim): the config has no such key"),
     ],
 )
 def test_other_config_errors(cli, root: Path, args: list[str], fragment: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -389,3 +390,30 @@ def test_kept_checkpoints(cli, root: Path) -> None:
     last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     epoch4 = torch.load(run_dir / "checkpoints" / "epoch_0004.pt", weights_only=True)
     assert all(torch.equal(last["model"][k], epoch4["model"][k]) for k in last["model"])
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["schedule.name=step", "schedule.step_size=1", "schedule.gamma=0.5"],
+        ["schedule.name=plateau", "schedule.patience=0", "optim.lr=0.5"],
+        ["trainer.accumulate=3", "trainer.grad_clip=0.5"],
+        ["optim.name=sgd", "optim.lr=0.01"],
+        ["+optim._target_=torch.optim.RMSprop", "+optim.lr=0.001"],
+    ],
+)
+def test_trainer_options(cli, root: Path, overrides: list[str]) -> None:
+    run_dir = run_ok(cli, EXAMPLES / "quickstart.yaml", "trainer.epochs=3", *overrides, "-o", root)
+    record = runlab.RunRecord(run_dir)
+    lrs = [r["lr"] for r in record.scalars() if r["split"] == "train"]
+    assert np.isfinite(record.metrics["train_loss"])
+    if overrides[0] == "schedule.name=step":
+        assert lrs == pytest.approx([1e-3, 5e-4, 2.5e-4])  # lr logged after each epoch's step
+    if overrides[0] == "schedule.name=plateau":
+        assert lrs[-1] <= lrs[0]
+    if "trainer.accumulate=3" in overrides:
+        ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+        assert ckpt["step"] == 3 * math.ceil(20 / 3)  # 20 batches an epoch -> 7 optimizer steps
+    if "+optim._target_=torch.optim.RMSprop" in overrides:
+        ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+        assert "square_avg" in next(iter(ckpt["optimizer"]["state"].values()))

@@ -135,7 +135,12 @@ def _explain(err: Exception, path: Path, config_dir: Path) -> ConfigError:
             f"unknown option {option!r} for config group {group!r}"
             f"{did_you_mean(option, options)}{listed}"
         )
-    bad_key = re.search(r"Could not (?:override|delete from config)\.? '?([^'\s]+)'?", text)
+    deleted = re.search(r"Could not delete from config\.? '?([^'\s]+)'?", text)
+    if deleted:
+        return ConfigError(
+            f"cannot delete {deleted.group(1)!r} (~{deleted.group(1)}): the config has no such key"
+        )
+    bad_key = re.search(r"Could not override '?([^'\s]+)'?", text)
     if bad_key or "Key '" in " ".join(cause):
         key = bad_key.group(1) if bad_key else first
         return ConfigError(

@@ -103,6 +103,19 @@ def import_object(path: str, what: str) -> Any:
     return obj
 
 
+def _not_bool(kinds: type | tuple[type, ...]) -> typing.Callable[[Any], bool]:
+    return lambda v: isinstance(v, kinds) and not isinstance(v, bool)
+
+
+# schema type -> (how an error names it, what it accepts); YAML's true is not an integer
+_SCALARS: dict[Any, tuple[str, typing.Callable[[Any], bool]]] = {
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    int: ("an integer", _not_bool(int)),
+    float: ("a number", _not_bool((int, float))),
+    str: ("a string", lambda v: isinstance(v, str)),
+}
+
+
 def _describe(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
 
@@ -148,22 +161,11 @@ def _check_value(key: str, value: Any, hint: Any) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key} must be a mapping, got {_describe(value)}")
         return dict(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {_describe(value)}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key} must be an integer, got {_describe(value)}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key} must be a number, got {_describe(value)}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string, got {_describe(value)}")
-        return value
+    if hint in _SCALARS:
+        what, accepts = _SCALARS[hint]
+        if not accepts(value):
+            raise ConfigError(f"{key} must be {what}, got {_describe(value)}")
+        return float(value) if hint is float else value
     if hint is Any:
         return value
     raise TypeError(f"schema type {hint!r} of {key} is not handled")  # a bug in the schema
@@ -176,6 +178,4 @@ def _name(hint: Any) -> str:
         return " or ".join(repr(c) for c in get_args(hint))
     if get_origin(hint) is list:
         return "a list"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(
-        hint, str(hint)
-    )
+    return _SCALARS[hint][0] if hint in _SCALARS else str(hint)

@@ -1,6 +1,7 @@
 """Finance metrics with the conventions of the libraries quants trust: return metrics as in
 empyrical, ranking metrics as in alphalens. NumPy only; pandas inputs keep their labels."""
 
+from runlab.finance.backtest import BacktestResult, backtest, rolling_sharpe, scores_to_weights
 from runlab.finance.ranking import (
     factor_rank_autocorrelation,
     ic_summary,
@@ -35,10 +36,12 @@ from runlab.finance.returns import (
 
 __all__ = [
     "ANNUALIZATION_FACTORS",
+    "BacktestResult",
     "annual_return",
     "annual_to_periodic",
     "annual_volatility",
     "annualization_factor",
+    "backtest",
     "cagr",
     "calmar_ratio",
     "conditional_value_at_risk",
@@ -55,6 +58,8 @@ __all__ = [
     "periodic_to_annual",
     "prediction_scale",
     "quantile_turnover",
+    "rolling_sharpe",
+    "scores_to_weights",
     "sharpe_ratio",
     "simple_returns",
     "sortino_ratio",

@@ -80,14 +80,14 @@ def scores_to_weights(
     )
     strength = np.where(np.isnan(strength), 0.0, strength) + 1e-12
     leg = gross / 2 if method == "long_short" else gross
-    return _leg(long, strength, leg) - _leg(short, strength, leg)
+    return np.asarray(_leg(long, strength, leg) - _leg(short, strength, leg))
 
 
 def _leg(mask: np.ndarray, strength: np.ndarray, total: float) -> np.ndarray:
     w = np.where(mask, strength, 0.0)
     sums = w.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(sums > 0, w / sums * total, 0.0)
+        return np.asarray(np.where(sums > 0, w / sums * total, 0.0))
 
 
 @dataclass

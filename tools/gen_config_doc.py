@@ -30,7 +30,12 @@ notes = {
  "schedule.name": "", "schedule.warmup_steps": "cosine: linear warmup steps", "schedule.min_lr": "cosine floor", "schedule.step_size": "step: epochs between decays",
  "schedule.gamma": "step: decay factor", "schedule.factor": "plateau: decay factor", "schedule.patience": "plateau: epochs without improvement",
  "checkpoint.every": "keep epoch_NNNN.pt every N epochs", "checkpoint.keep": "keep every epoch_NNNN.pt (--keep-checkpoints)",
- "task": "", "loop": "`supervised`, or `pkg.mod:fn` called as fn(cfg, run)", "evaluate": "metric families; default: the task's own",
+ "portfolio.method": "scores -> weights: long the top quantile and short the bottom, or long only",
+ "portfolio.quantile": "share of each date's assets in a leg", "portfolio.top_k": "long_only: this many assets (instead of quantile)",
+ "portfolio.weighting": "equal, or by distance of the score from the date's median", "portfolio.gross": "gross exposure (long_short: half a leg)",
+ "portfolio.transaction_cost_bps": "on traded notional (turnover vs drifted weights)", "portfolio.leverage_limit": "max gross exposure; scaled down above it",
+ "portfolio.borrowing_cost": "annual rate on long gross above 1 plus short notional", "portfolio.initial_value": "", "portfolio.periods_per_year": "annualisation",
+ "task": "", "loop": "`supervised`, or `pkg.mod:fn` called as fn(cfg, run)", "evaluate": "metric families (regression, classification, ranking, portfolio); default: the task's own",
 }
 def esc(s):
     return s.replace("|", "\\|")

@@ -14,7 +14,7 @@ import traceback
 import typer
 
 from runlab._version import __version__
-from runlab.cli import runs, train
+from runlab.cli import finance, runs, train
 from runlab.errors import RunlabError
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app = typer.Typer(
 )
 train.register(app)
 runs.register(app)
+finance.register(app)
 
 
 def _version(value: bool) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Task = Literal["regression", "classification", "ranking"]
-Family = Literal["regression", "classification", "ranking"]
+Family = Literal["regression", "classification", "ranking", "portfolio"]
 
 
 @dataclass
@@ -96,6 +96,23 @@ class ScheduleConfig:
 
 
 @dataclass
+class PortfolioConfig:
+    """How the ``portfolio`` evaluator and ``runlab backtest`` turn predictions into a portfolio
+    (scores -> weights, see runlab.finance.scores_to_weights) and what trading costs."""
+
+    method: Literal["long_short", "long_only"] = "long_short"
+    quantile: float = 0.2
+    top_k: int | None = None
+    weighting: Literal["equal", "score"] = "equal"
+    gross: float = 1.0
+    transaction_cost_bps: float = 0.0
+    leverage_limit: float | None = None
+    borrowing_cost: float = 0.0  # annual rate on the borrowed part
+    initial_value: float = 1.0
+    periods_per_year: int = 252
+
+
+@dataclass
 class CheckpointConfig:
     every: int | None = None  # keep epoch_NNNN.pt every N epochs
     keep: bool = False  # keep every epoch_NNNN.pt (--keep-checkpoints)
@@ -112,9 +129,38 @@ class RunlabConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     evaluate: list[Family] | None = None  # default: the task's own family
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
 
 
 # Blocks where a `_target_` replaces the built-in choice: other keys are the target's kwargs.
 TARGET_BLOCKS = {"model", "optim"}
-BLOCKS = ("data", "task", "model", "loop", "trainer", "optim", "schedule", "evaluate", "checkpoint")
-HIGHER_IS_BETTER = ("accuracy", "f1", "r2", "ic", "rank_ic", "sharpe", "scale", "ir")
+BLOCKS = (
+    "data",
+    "task",
+    "model",
+    "loop",
+    "trainer",
+    "optim",
+    "schedule",
+    "evaluate",
+    "checkpoint",
+    "portfolio",
+)
+HIGHER_IS_BETTER = (
+    "accuracy",
+    "f1",
+    "r2",
+    "ic",
+    "rank_ic",
+    "ic_ir",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "scale",
+    "ir",
+    "annual_return",
+    "cumulative_return",
+    "final_value",
+    "hit_rate",
+    "max_drawdown",
+)  # drawdowns are negative: higher is better

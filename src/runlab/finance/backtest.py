@@ -117,6 +117,7 @@ class BacktestResult:
         return {
             "final_value": final,
             "cumulative_return": final / self.initial_value - 1,
+            "avg_daily_return": _mean(r),
             "annual_return": _f(fr.annual_return(r, annualization=ppy)),
             "sharpe": _f(fr.sharpe_ratio(r, annualization=ppy)),
             "sortino": _f(fr.sortino_ratio(r, annualization=ppy)),

@@ -40,6 +40,7 @@ class Dataset:
     feature_names: list[str]
     n_classes: int | None = None
     dates: dict[str, list[str]] = field(default_factory=dict)  # panels: date labels per split
+    assets: list[str] | None = None  # panels: asset ids, in column order
     scaler: dict[str, Any] = field(default_factory=lambda: {"kind": "none"})
     nan_replaced: int = 0
 
@@ -206,7 +207,10 @@ def _panel_splits(
         if s.stop > s.start:
             splits[name] = Split(x=x[s], y=y[s], mask=mask[s])
             split_dates[name] = dates[s]
-    return Dataset(splits=splits, task=task, feature_names=features, dates=split_dates)
+    assets = [f"A{i:03d}" for i in range(x.shape[1])]
+    return Dataset(
+        splits=splits, task=task, feature_names=features, dates=split_dates, assets=assets
+    )
 
 
 def _date_cut(dates: list[str], value: Any, default: int, key: str) -> int:
@@ -259,7 +263,9 @@ def _from_panel_file(path: Path, cfg: dict[str, Any], task: str) -> Dataset:
     x[d_idx, a_idx] = frame[features].to_numpy(dtype=np.float32)
     y[d_idx, a_idx] = frame[target].to_numpy(dtype=np.float32)
     mask[d_idx, a_idx] = True
-    return _panel_splits(x, y, mask, [str(d) for d in dates], cfg, task, list(map(str, features)))
+    ds = _panel_splits(x, y, mask, [str(d) for d in dates], cfg, task, list(map(str, features)))
+    ds.assets = assets
+    return ds
 
 
 # ---------------------------------------------------------------------------- checks

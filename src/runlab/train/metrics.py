@@ -3,12 +3,25 @@ per epoch, when the values are read)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+
+from runlab.errors import ConfigError
 
 FAMILY_METRICS = {
     "regression": ("mse", "mae", "r2"),
     "classification": ("accuracy", "f1"),
     "ranking": ("ic", "rank_ic", "ic_ir", "scale"),
+    "portfolio": (
+        "sharpe",
+        "sortino",
+        "annual_return",
+        "max_drawdown",
+        "cumulative_return",
+        "turnover",
+        "hit_rate",
+    ),
 }
 
 
@@ -94,4 +107,40 @@ def _nanstd(x: torch.Tensor) -> torch.Tensor:
     return ok.std() if ok.numel() > 1 else torch.tensor(torch.nan, device=x.device)
 
 
-FAMILIES = {"regression": regression, "classification": classification, "ranking": ranking}
+def portfolio(
+    pred: torch.Tensor,
+    y: torch.Tensor,
+    mask: torch.Tensor | None,
+    settings: dict[str, Any] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Backtest the predictions as scores (runlab.finance.backtest, settings from the config's
+    ``portfolio`` block) against the realised targets, which must be next-period returns."""
+    import numpy as np
+
+    from runlab.finance.backtest import backtest
+
+    if mask is None:
+        raise ConfigError("evaluate: portfolio needs a panel (dates x assets) as data.source")
+    m = mask.cpu().numpy()
+    scores = np.where(m, pred.float().cpu().numpy(), np.nan)
+    returns = np.where(m, y.float().cpu().numpy(), np.nan)
+    result = backtest(scores, returns, scores=True, **(settings or {}))
+    summary = result.metrics()
+    keys = {
+        "sharpe": "sharpe",
+        "sortino": "sortino",
+        "annual_return": "annual_return",
+        "max_drawdown": "max_drawdown",
+        "cumulative_return": "cumulative_return",
+        "turnover": "avg_turnover",
+        "hit_rate": "hit_rate",
+    }
+    return {k: torch.tensor(summary[v], device=pred.device) for k, v in keys.items()}
+
+
+FAMILIES: dict[str, Any] = {
+    "regression": regression,
+    "classification": classification,
+    "ranking": ranking,
+    "portfolio": portfolio,
+}

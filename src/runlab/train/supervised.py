@@ -285,7 +285,10 @@ class SupervisedTrainer:
         mask = t.mask[:n].to(self.device) if t.mask is not None else None
         values: dict[str, torch.Tensor] = {"loss": self.loss_fn(pred, y, mask)}
         for family in self.families:
-            values.update(FAMILIES[family](pred, y, mask))
+            if family == "portfolio":
+                values.update(FAMILIES[family](pred, y, mask, self.cfg["portfolio"]))
+            else:
+                values.update(FAMILIES[family](pred, y, mask))
         scalars = {k: v for k, v in values.items() if not k.startswith("_")}
         read = torch.stack([v.float() for v in scalars.values()]).tolist()
         out: dict[str, Any] = {k: _clean(v) for k, v in zip(scalars, read, strict=True)}

@@ -1,0 +1,57 @@
+"""Evaluate a finished run's model after the fact: ``runlab backtest``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from runlab.config.validate import resolve
+from runlab.errors import ConfigError
+from runlab.finance.backtest import BacktestResult, backtest
+from runlab.tracking.record import RunRecord
+from runlab.train.data import apply_scaler, load_dataset
+from runlab.train.load import load_model
+
+
+def predict_panel(
+    record: RunRecord, data: Path | None, split: str
+) -> tuple[np.ndarray, np.ndarray, Any, Any, dict[str, Any]]:
+    """(scores, next-period returns, dates, assets, config) for a panel split, NaN where an
+    asset is missing; inputs scaled with the scaler saved in the run's best checkpoint."""
+    cfg = resolve(record.config)
+    if data is not None:
+        if not Path(data).exists():
+            raise ConfigError(f"--data {str(data)!r} not found")
+        cfg["data"]["source"] = str(data)
+    loaded = load_model(record.path)
+    ds = load_dataset({**cfg["data"], "scaler": "none"}, cfg["task"])
+    if not ds.is_panel:
+        raise ConfigError(
+            f"run {record.id} was trained on {cfg['data']['source']!r}, not a panel of dates x "
+            "assets; pass one with --data"
+        )
+    if split not in ds.splits:
+        raise ConfigError(f"the data has no {split!r} split (it has {', '.join(ds.splits)})")
+    part = ds.splits[split]
+    x = torch.as_tensor(apply_scaler(loaded.scaler, part.x))
+    with torch.no_grad():
+        out = loaded.model(x).float()
+    scores = out.squeeze(-1).numpy() if out.shape[-1] == 1 else out[..., -1].numpy()
+    assert part.mask is not None
+    scores = np.where(part.mask, scores, np.nan)
+    returns = np.where(part.mask, part.y, np.nan)
+    return scores, returns, ds.dates.get(split), ds.assets, cfg
+
+
+def backtest_run(
+    record: RunRecord, data: Path | None, split: str, overrides: dict[str, Any]
+) -> tuple[BacktestResult, Path]:
+    scores, returns, dates, assets, cfg = predict_panel(record, data, split)
+    settings = {**cfg["portfolio"], **overrides}
+    result = backtest(scores, returns, scores=True, **settings)
+    result.dates, result.assets = dates, assets
+    out = result.write(record.path / "artifacts" / "backtest" / split)
+    return result, out

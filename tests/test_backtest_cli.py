@@ -1,0 +1,83 @@
+"""runlab backtest and runlab report on a trained ranking run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import runlab
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def ranking_run(cli, root: Path) -> Path:
+    code, out, err = cli(
+        "run",
+        REPO / "examples" / "ranking_panel.yaml",
+        "trainer.epochs=2",
+        "trainer.monitor=val.sharpe",
+        "-o",
+        root,
+        "-f",
+        "json",
+    )
+    assert code == 0, err
+    return Path(json.loads(out)["run_dir"])
+
+
+def test_portfolio_evaluator_drives_best_checkpoint(ranking_run: Path) -> None:
+    m = runlab.RunRecord(ranking_run).metrics
+    assert m["monitor"] == "val.sharpe" and m["best"] == max(
+        r["sharpe"] for r in runlab.RunRecord(ranking_run).scalars() if r["split"] == "val"
+    )
+    assert {"sharpe", "max_drawdown", "turnover", "rank_ic"} <= set(m["test"])
+
+
+def test_backtest_prints_the_table_and_writes_files(cli, root: Path, ranking_run: Path) -> None:
+    code, out, err = cli(
+        "backtest",
+        "ranking_panel",
+        "--root",
+        root,
+        "--transaction-cost-bps",
+        "1",
+        "--leverage-limit",
+        "1.5",
+        "--borrowing-cost",
+        "0.0675",
+    )
+    assert code == 0, err
+    header = out.splitlines()[0].split("  ")
+    assert [h.strip() for h in header if h.strip()] == [
+        "Run",
+        "Final Value",
+        "Cumulative Return",
+        "Annualised Sharpe",
+        "Avg Turnover",
+        "Max Drawdown",
+    ]
+    folder = ranking_run / "artifacts" / "backtest" / "test"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["days"] == 50 and metrics["settings"]["borrowing_cost"] == 0.0675
+    assert metrics["total_costs"] > 0
+    decisions = (folder / "decisions.csv").read_text().splitlines()
+    assert decisions[0] == "date,asset,weight" and decisions[1].startswith("2020-07-19,A")
+    assert (folder / "equity.png").exists() and (folder / "rolling_sharpe.png").exists()
+    code, out, _ = cli("report", root, "-f", "json")
+    (row,) = json.loads(out)
+    assert row["split"] == "test" and row["final_value"] == metrics["final_value"]
+    assert row["avg_daily_return"] == pytest.approx(metrics["avg_daily_return"])
+
+
+def test_backtest_errors(cli, root: Path) -> None:
+    code, _out, err = cli(
+        "run", REPO / "examples" / "quickstart.yaml", "trainer.epochs=1", "-o", root, "-f", "json"
+    )
+    assert code == 0
+    code, _, err = cli("backtest", "quickstart", "--root", root)
+    assert code == 2 and "not a panel of dates x assets" in err and err.count("\n") == 1
+    code, _, err = cli("backtest", "quickstart", "--root", root, "--split", "future")
+    assert code == 2 and "--split 'future'" in err

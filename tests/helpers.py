@@ -64,3 +64,9 @@ def custom_loop(cfg: dict[str, Any], run: Any) -> None:
     for epoch in range(1, int(cfg["trainer"]["epochs"]) + 1):
         run.log_epoch(epoch, {"train": {"loss": 1.0 / epoch}})
     run.summary["custom"] = True
+
+
+def linear_reward(allocations: Any, prices: Any, transition_penalty: float = 0.0) -> Any:
+    """A user reward for episodic training: the sum of allocated simple returns."""
+    ratio = prices[:, 1:] / prices[:, :-1] - 1
+    return (allocations[:, :-1] * ratio).sum(-1).sum(-1)

@@ -35,7 +35,11 @@ notes = {
  "portfolio.weighting": "equal, or by distance of the score from the date's median", "portfolio.gross": "gross exposure (long_short: half a leg)",
  "portfolio.transaction_cost_bps": "on traded notional (turnover vs drifted weights)", "portfolio.leverage_limit": "max gross exposure; scaled down above it",
  "portfolio.borrowing_cost": "annual rate on long gross above 1 plus short notional", "portfolio.initial_value": "", "portfolio.periods_per_year": "annualisation",
- "task": "", "loop": "`supervised`, or `pkg.mod:fn` called as fn(cfg, run)", "evaluate": "metric families (regression, classification, ranking, portfolio); default: the task's own",
+ "episodic.window": "steps per episode", "episodic.batch_episodes": "episodes per optimizer step (one batched pass)",
+ "episodic.episodes_per_epoch": "", "episodic.transform": "outputs -> allocations: softmax over assets; tanh or identity scaled to gross <= 1",
+ "episodic.transition_penalty": "times the L1 change of allocations", "episodic.warm_start_epochs": "supervised epochs first (MSE to next returns)",
+ "episodic.reward": "log_growth, or an import path fn(allocations, prices, transition_penalty)",
+ "task": "", "loop": "`supervised`, `episodic`, or `pkg.mod:fn` called as fn(cfg, run)", "evaluate": "metric families (regression, classification, ranking, portfolio); default: the task's own",
 }
 def esc(s):
     return s.replace("|", "\\|")

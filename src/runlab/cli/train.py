@@ -94,11 +94,17 @@ def run(
         from runlab.tracking.resolve import resolve_run
 
         resume_dir = resolve_run(resume, root).path
+        if not (resume_dir / "config.yaml").exists():
+            raise ConfigError(f"--resume {resume}: run {resume_dir.name} has no config.yaml")
         if not (resume_dir / "checkpoints" / "last.pt").exists():
             raise ConfigError(
                 f"--resume {resume}: run {resume_dir.name} has no checkpoints/last.pt"
             )
     cfg = _compose(config, rest, resume_dir)
+    if resume_dir is not None and cfg["loop"] != "supervised":
+        raise ConfigError(
+            f"--resume continues runs of loop: supervised; this run's loop is {cfg['loop']!r}"
+        )
     if keep_checkpoints:
         cfg["checkpoint"]["keep"] = True
     if print_config:
@@ -169,7 +175,12 @@ def _train(
         )
     try:
         with run:
-            if cfg["loop"] != "supervised":
+            if cfg["loop"] == "episodic":
+                from runlab.train.episodic import fit_episodic
+
+                data = data or load_dataset(cfg["data"], cfg["task"], seed)
+                fit_episodic(cfg, run, data, device, seed, progress_to_stderr=quiet_stdout)
+            elif cfg["loop"] != "supervised":
                 from runlab.config.validate import import_object
 
                 import_object(cfg["loop"], "loop")(cfg, run)

@@ -113,6 +113,20 @@ class PortfolioConfig:
 
 
 @dataclass
+class EpisodicConfig:
+    """``loop: episodic``: allocations through a transform, trained to maximise an episode
+    reward by gradient ascent on windows sampled from the training period."""
+
+    window: int = 32  # steps per episode
+    batch_episodes: int = 64  # episodes per optimizer step, in one batched pass
+    episodes_per_epoch: int = 2048
+    transform: Literal["softmax", "tanh", "identity"] = "softmax"
+    transition_penalty: float = 0.0
+    warm_start_epochs: int = 0  # supervised epochs (outputs -> next returns, MSE) first
+    reward: str = "log_growth"  # or an import path 'pkg.mod:fn(allocations, prices, penalty)'
+
+
+@dataclass
 class CheckpointConfig:
     every: int | None = None  # keep epoch_NNNN.pt every N epochs
     keep: bool = False  # keep every epoch_NNNN.pt (--keep-checkpoints)
@@ -130,22 +144,11 @@ class RunlabConfig:
     evaluate: list[Family] | None = None  # default: the task's own family
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
+    episodic: EpisodicConfig = field(default_factory=EpisodicConfig)
 
 
 # Blocks where a `_target_` replaces the built-in choice: other keys are the target's kwargs.
 TARGET_BLOCKS = {"model", "optim"}
-BLOCKS = (
-    "data",
-    "task",
-    "model",
-    "loop",
-    "trainer",
-    "optim",
-    "schedule",
-    "evaluate",
-    "checkpoint",
-    "portfolio",
-)
 HIGHER_IS_BETTER = (
     "accuracy",
     "f1",

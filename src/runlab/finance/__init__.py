@@ -33,6 +33,7 @@ from runlab.finance.returns import (
     tail_ratio,
     value_at_risk,
 )
+from runlab.finance.rewards import log_growth_reward
 
 __all__ = [
     "ANNUALIZATION_FACTORS",
@@ -52,6 +53,7 @@ __all__ = [
     "factor_rank_autocorrelation",
     "ic_summary",
     "information_coefficient",
+    "log_growth_reward",
     "log_returns",
     "max_drawdown",
     "omega_ratio",

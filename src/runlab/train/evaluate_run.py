@@ -51,7 +51,25 @@ def backtest_run(
 ) -> tuple[BacktestResult, Path]:
     scores, returns, dates, assets, cfg = predict_panel(record, data, split)
     settings = {**cfg["portfolio"], **overrides}
-    result = backtest(scores, returns, scores=True, **settings)
+    if cfg["loop"] == "episodic":  # the outputs are allocations once transformed
+        from runlab.train.episodic import to_allocations
+
+        mask = ~np.isnan(scores)
+        weights = to_allocations(
+            torch.as_tensor(np.nan_to_num(scores)),
+            torch.as_tensor(mask),
+            cfg["episodic"]["transform"],
+        ).numpy()
+        keep = (
+            "transaction_cost_bps",
+            "leverage_limit",
+            "borrowing_cost",
+            "initial_value",
+            "periods_per_year",
+        )
+        result = backtest(weights, returns, **{k: settings[k] for k in keep})
+    else:
+        result = backtest(scores, returns, scores=True, **settings)
     result.dates, result.assets = dates, assets
     out = result.write(record.path / "artifacts" / "backtest" / split)
     return result, out

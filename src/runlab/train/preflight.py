@@ -49,6 +49,8 @@ def preflight(
 
     report: dict[str, Any] = {"stages": {}, "device": str(device)}
     t0 = time.perf_counter()
+    if cfg["loop"] == "episodic":
+        return _preflight_episodic(cfg, device, seed, report, t0)
     if cfg["loop"] != "supervised":
         _stage(report, "loop", lambda: import_object(cfg["loop"], "loop"))
         report["seconds"] = round(time.perf_counter() - t0, 3)
@@ -65,6 +67,31 @@ def preflight(
     val = _stage(report, "validate", lambda: _validate(trainer, cfg))
     report["validate"] = {k: v for k, v in val.items() if not k.startswith("_")}
     _stage(report, "checkpoint", lambda: _checkpoint_round_trip(trainer))
+    report["seconds"] = round(time.perf_counter() - t0, 3)
+    return report, data
+
+
+def _preflight_episodic(
+    cfg: dict[str, Any], device: torch.device, seed: int, report: dict[str, Any], t0: float
+) -> tuple[dict[str, Any], Dataset]:
+    from runlab.train.episodic import EpisodicTrainer
+
+    data = _stage(report, "data", lambda: load_dataset(cfg["data"], cfg["task"], seed))
+    report["data"] = data.describe()
+    trainer = _stage(report, "model", lambda: EpisodicTrainer(cfg, data, device, seed))
+    report["model"] = {
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "class": type(trainer.model).__name__,
+    }
+    _stage(report, "train", lambda: [trainer.step() for _ in range(2)])
+    report["validate"] = _stage(report, "validate", lambda: trainer.evaluate("val"))
+
+    def round_trip() -> None:
+        with tempfile.TemporaryDirectory(prefix="runlab-preflight-") as tmp:
+            trainer.save(Path(tmp) / "check.pt", 0, None)
+            torch.load(Path(tmp) / "check.pt", map_location="cpu", weights_only=True)
+
+    _stage(report, "checkpoint", round_trip)
     report["seconds"] = round(time.perf_counter() - t0, 3)
     return report, data
 

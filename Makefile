@@ -59,6 +59,8 @@ bench: $(VENV)/.bench
 	$(PY) benchmarks/bench_logging.py
 	$(PY) benchmarks/bench_index.py
 	$(PY) benchmarks/bench_trainer.py
+	$(PY) benchmarks/bench_finance.py
+	$(PY) benchmarks/bench_episodic.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -81,3 +81,38 @@ def test_backtest_errors(cli, root: Path) -> None:
     assert code == 2 and "not a panel of dates x assets" in err and err.count("\n") == 1
     code, _, err = cli("backtest", "quickstart", "--root", root, "--split", "future")
     assert code == 2 and "--split 'future'" in err
+
+
+def test_backtest_on_another_panel(cli, root: Path, ranking_run: Path, tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    rows = [
+        {
+            "date": f"2025-03-{d + 1:02d}",
+            "asset": f"X{a}",
+            "target": rng.normal() * 0.01,
+            **{f"f{i}": rng.normal() for i in range(16)},
+        }
+        for d in range(30)
+        for a in range(12)
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "other.csv", index=False)
+    code, out, err = cli(
+        "backtest",
+        "ranking_panel",
+        "--root",
+        root,
+        "--data",
+        tmp_path / "other.csv",
+        "--split",
+        "test",
+        "-f",
+        "json",
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["days"] == 6  # dates after the default 80% cut of 30
+    decisions = (Path(result["dir"]) / "decisions.csv").read_text().splitlines()
+    assert decisions[1].startswith("2025-03-25,X")

@@ -55,13 +55,8 @@ def preflight(
         _stage(report, "loop", lambda: import_object(cfg["loop"], "loop"))
         report["seconds"] = round(time.perf_counter() - t0, 3)
         return report, None
-    data = _stage(report, "data", lambda: load_dataset(cfg["data"], cfg["task"], seed))
-    report["data"] = data.describe()
-    trainer = _stage(report, "model", lambda: SupervisedTrainer(cfg, data, device, seed))
-    report["model"] = {
-        "parameters": sum(p.numel() for p in trainer.model.parameters()),
-        "class": type(trainer.model).__name__,
-    }
+    data = _data_stage(report, cfg, seed)
+    trainer = _model_stage(report, lambda: SupervisedTrainer(cfg, data, device, seed))
     report["warnings"] = trainer.warnings
     _stage(report, "train", lambda: float(trainer.train_batches(2)))
     val = _stage(report, "validate", lambda: _validate(trainer, cfg))
@@ -71,18 +66,30 @@ def preflight(
     return report, data
 
 
+def _data_stage(report: dict[str, Any], cfg: dict[str, Any], seed: int) -> Dataset:
+    data = _stage(report, "data", lambda: load_dataset(cfg["data"], cfg["task"], seed))
+    report["data"] = data.describe()
+    return data
+
+
+def _model_stage(report: dict[str, Any], build: Callable[[], T]) -> T:
+    """Build the trainer (and so the model); report the model's class and size."""
+    trainer = _stage(report, "model", build)
+    model = trainer.model  # type: ignore[attr-defined]
+    report["model"] = {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "class": type(model).__name__,
+    }
+    return trainer
+
+
 def _preflight_episodic(
     cfg: dict[str, Any], device: torch.device, seed: int, report: dict[str, Any], t0: float
 ) -> tuple[dict[str, Any], Dataset]:
     from runlab.train.episodic import EpisodicTrainer
 
-    data = _stage(report, "data", lambda: load_dataset(cfg["data"], cfg["task"], seed))
-    report["data"] = data.describe()
-    trainer = _stage(report, "model", lambda: EpisodicTrainer(cfg, data, device, seed))
-    report["model"] = {
-        "parameters": sum(p.numel() for p in trainer.model.parameters()),
-        "class": type(trainer.model).__name__,
-    }
+    data = _data_stage(report, cfg, seed)
+    trainer = _model_stage(report, lambda: EpisodicTrainer(cfg, data, device, seed))
     _stage(report, "train", lambda: [trainer.step() for _ in range(2)])
     report["validate"] = _stage(report, "validate", lambda: trainer.evaluate("val"))
 

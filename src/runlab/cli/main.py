@@ -14,7 +14,7 @@ import traceback
 import typer
 
 from runlab._version import __version__
-from runlab.cli import finance, runs, train
+from runlab.cli import finance, runs, sweep, train
 from runlab.errors import RunlabError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app = typer.Typer(
 train.register(app)
 runs.register(app)
 finance.register(app)
+sweep.register(app)
 
 
 def _version(value: bool) -> None:

@@ -83,6 +83,8 @@ def run(
         "-f",
         help="text (the run directory) or json {run_id, run_dir, status}.",
     ),
+    parent: str | None = typer.Option(None, "--parent", hidden=True),
+    trial: int | None = typer.Option(None, "--trial", hidden=True),
 ) -> None:
     """Train a model from a config and write a run directory."""
     from runlab.tracking.run import default_root
@@ -137,6 +139,7 @@ def run(
         resume_dir,
         data,
         quiet_stdout=fmt is TextOrJson.json,
+        lineage={"parent": parent, "trial": trial},
     )
     if fmt is TextOrJson.json:
         sys.stdout.write(
@@ -159,6 +162,7 @@ def _train(
     resume_dir: Path | None,
     data: Any,
     quiet_stdout: bool = False,
+    lineage: dict[str, Any] | None = None,
 ) -> tuple[str, Path, str]:
     import runlab
     from runlab.tracking.run import Run
@@ -171,7 +175,13 @@ def _train(
     else:
         name = run_name or Path(str(config)).stem
         run = runlab.Run(
-            root=root, name=name, config=cfg, seed=seed, device=str(device), overrides=overrides
+            root=root,
+            name=name,
+            config=cfg,
+            seed=seed,
+            device=str(device),
+            overrides=overrides,
+            **(lineage or {}),
         )
     try:
         with run:

@@ -1,0 +1,118 @@
+"""Where trials run. A launcher takes jobs (a `runlab run` command line each) and returns their
+results; the sweep or study decides what the jobs are."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runlab.errors import ConfigError
+
+
+@dataclass
+class Job:
+    index: int
+    args: list[str]  # arguments of `runlab run`
+    log_dir: str  # the child's stdout and stderr go to <log_dir>/<index>.out / .err
+
+
+@dataclass
+class JobResult:
+    index: int
+    returncode: int
+    run_id: str | None = None
+    run_dir: str | None = None
+    status: str = "failed"
+    stderr_tail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class BaseLauncher:
+    """Run every job; call ``on_done`` as each finishes (in the parent process)."""
+
+    def launch(self, jobs: list[Job], on_done: Callable[[JobResult], None]) -> list[JobResult]:
+        raise NotImplementedError
+
+
+class LocalLauncher(BaseLauncher):
+    """A pool of ``jobs`` child processes, each `python -m runlab run ...`. Ctrl-C in the parent
+    sends SIGTERM to every child (their runs end ``preempted``) and re-raises."""
+
+    def __init__(self, jobs: int = 1) -> None:
+        if jobs < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+        self.jobs = jobs
+
+    def launch(self, jobs: list[Job], on_done: Callable[[JobResult], None]) -> list[JobResult]:
+        pending, results = list(jobs), []
+        running: dict[int, tuple[Job, subprocess.Popen[str]]] = {}
+        try:
+            while pending or running:
+                while pending and len(running) < self.jobs:
+                    job = pending.pop(0)
+                    running[job.index] = (job, self._start(job))
+                for index, (job, proc) in list(running.items()):
+                    if proc.poll() is not None:
+                        del running[index]
+                        result = _result(job, proc)
+                        results.append(result)
+                        on_done(result)
+                time.sleep(0.05)
+        except KeyboardInterrupt:
+            for _, proc in running.values():
+                proc.send_signal(signal.SIGTERM)
+            for _, proc in running.values():
+                proc.wait(timeout=60)
+            raise
+        return results
+
+    def _start(self, job: Job) -> subprocess.Popen[str]:
+        # files, not pipes: a child that prints a lot would block on a full pipe
+        os.makedirs(job.log_dir, exist_ok=True)
+        with (
+            open(os.path.join(job.log_dir, f"{job.index}.out"), "w") as out,
+            open(os.path.join(job.log_dir, f"{job.index}.err"), "w") as err,
+        ):
+            return subprocess.Popen(
+                [sys.executable, "-m", "runlab", "run", *job.args, "--format", "json"],
+                stdout=out,
+                stderr=err,
+                text=True,
+            )
+
+
+def _result(job: Job, proc: subprocess.Popen[str]) -> JobResult:
+    proc.wait()
+    with open(os.path.join(job.log_dir, f"{job.index}.out")) as fh:
+        out = fh.read()
+    with open(os.path.join(job.log_dir, f"{job.index}.err")) as fh:
+        err = fh.read()
+    result = JobResult(job.index, proc.returncode, stderr_tail=err.strip()[-2000:])
+    for line in reversed(out.strip().splitlines()):
+        try:
+            info = json.loads(line)
+        except ValueError:
+            continue
+        result.run_id, result.run_dir = info.get("run_id"), info.get("run_dir")
+        result.status = info.get("status", "failed")
+        break
+    return result
+
+
+LAUNCHERS: dict[str, Callable[..., BaseLauncher]] = {"local": LocalLauncher}
+
+
+def make_launcher(name: str, jobs: int) -> BaseLauncher:
+    if name not in LAUNCHERS:
+        hint = " (the Ray launcher is not in this version yet)" if name == "ray" else ""
+        raise ConfigError(
+            f"--launcher {name!r} is not available{hint}; use: {', '.join(LAUNCHERS)}"
+        )
+    return LAUNCHERS[name](jobs=jobs)

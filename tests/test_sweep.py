@@ -1,0 +1,91 @@
+"""runlab sweep: grids in Hydra's grammar, run in parallel child processes, resumable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import runlab
+from runlab.sweep.grid import expand
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK = str(REPO / "examples" / "quickstart.yaml")
+
+
+def test_expand_uses_hydra_grammar() -> None:
+    combos, varying = expand(["a=1,2", "b=range(1,4)", "c=x", "+d=p,q", "~e"])
+    assert len(combos) == 2 * 3 * 2 and varying == ["a", "b", "d"]
+    assert combos[0] == ["a=1", "b=1", "c=x", "+d=p", "~e"]
+    assert combos[-1] == ["a=2", "b=3", "c=x", "+d=q", "~e"]
+
+
+def test_sweep_runs_every_combination_in_parallel(cli, root: Path) -> None:
+    code, out, err = cli(
+        "sweep",
+        QUICK,
+        "optim.lr=0.001,0.003",
+        "model.hidden=[16],[32]",
+        "trainer.epochs=1",
+        "--jobs",
+        "2",
+        "-o",
+        root,
+        "-f",
+        "json",
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    sweep = json.loads(Path(result["path"]).read_text())
+    assert sweep["varying"] == ["optim.lr", "model.hidden"] and len(sweep["combinations"]) == 4
+    runs = result["runs"]
+    assert {r["status"] for r in runs} == {"finished"}
+    losses = [r["val.loss"] for r in runs]
+    assert losses == sorted(losses)  # sorted by the objective
+    for r in runs:
+        info = runlab.RunRecord(root / r["run_id"]).info
+        assert info["parent"] == result["sweep_id"] and info["trial"] == r["index"]
+        assert runlab.RunRecord(root / r["run_id"]).config["optim"]["lr"] == float(r["optim.lr"])
+    listed = runlab.load_runs(root, where=f'parent == "{result["sweep_id"]}"')
+    assert len(listed) == 4
+
+
+def test_resume_reruns_only_unfinished(cli, root: Path) -> None:
+    # after=25: NaN in epoch 2 (20 steps an epoch), past the preflight's 2 batches: a failed run
+    args = [
+        QUICK,
+        "~model",
+        "+model._target_=tests.helpers.NaNAfter",
+        "+model.after=25,100000",
+        "trainer.epochs=2",
+        "-o",
+        root,
+        "-f",
+        "json",
+    ]
+    code, out, err = cli("sweep", *args)
+    assert code == 0, err
+    first = json.loads(out)
+    status = {r["index"]: r["status"] for r in first["runs"]}
+    assert status == {0: "failed", 1: "finished"}
+    finished_id = next(r["run_id"] for r in first["runs"] if r["index"] == 1)
+    code, out, err = cli("sweep", "--resume", first["sweep_id"], "-o", root, "-f", "json")
+    assert code == 0, err
+    again = json.loads(out)
+    assert again["sweep_id"] == first["sweep_id"]
+    sweep = json.loads(Path(again["path"]).read_text())
+    assert len(sweep["combinations"][0]["attempts"]) == 2  # retried, as a new run
+    assert sweep["combinations"][1]["attempts"] == [finished_id]  # not rerun, not overwritten
+    run_dirs = [p for p in root.iterdir() if p.is_dir() and (p / "run.json").exists()]
+    assert len(run_dirs) == 3
+
+
+def test_sweep_errors_before_any_run(cli, root: Path) -> None:
+    code, _, err = cli("sweep", QUICK, "trainer.epochs=1,ten", "-o", root)
+    assert code == 2 and "trainer.epochs must be an integer" in err
+    code, _, err = cli("sweep", QUICK, "optim.lr=interval(0.1,0.2)", "-o", root)
+    assert code == 2 and "a grid needs discrete values" in err
+    code, _, err = cli("sweep", QUICK, "optim.lr=0.1,0.2", "--launcher", "ray", "-o", root)
+    assert code == 2 and "not in this version yet" in err
+    code, _, err = cli("sweep", "--resume", "nope", "-o", root)
+    assert code == 2 and "no sweep 'nope'" in err
+    assert not root.exists() or not any(root.iterdir())

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +35,10 @@ class JobResult:
 
 
 class BaseLauncher:
-    """Run every job; call ``on_done`` as each finishes (in the parent process)."""
+    """Run every job; call ``on_done`` as each finishes (in the parent process). Jobs are
+    pulled lazily, so a study can ask for its next trial only when a slot is free."""
 
-    def launch(self, jobs: list[Job], on_done: Callable[[JobResult], None]) -> list[JobResult]:
+    def launch(self, jobs: Iterable[Job], on_done: Callable[[JobResult], None]) -> list[JobResult]:
         raise NotImplementedError
 
 
@@ -50,13 +51,17 @@ class LocalLauncher(BaseLauncher):
             raise ConfigError(f"--jobs must be at least 1, got {jobs}")
         self.jobs = jobs
 
-    def launch(self, jobs: list[Job], on_done: Callable[[JobResult], None]) -> list[JobResult]:
-        pending, results = list(jobs), []
+    def launch(self, jobs: Iterable[Job], on_done: Callable[[JobResult], None]) -> list[JobResult]:
+        source, results = iter(jobs), []
         running: dict[int, tuple[Job, subprocess.Popen[str]]] = {}
+        exhausted = False
         try:
-            while pending or running:
-                while pending and len(running) < self.jobs:
-                    job = pending.pop(0)
+            while not exhausted or running:
+                while not exhausted and len(running) < self.jobs:
+                    job = next(source, None)
+                    if job is None:
+                        exhausted = True
+                        break
                     running[job.index] = (job, self._start(job))
                 for index, (job, proc) in list(running.items()):
                     if proc.poll() is not None:

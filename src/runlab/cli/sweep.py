@@ -57,5 +57,87 @@ def sweep(
     typer.echo(f"sweep {record.id}: {finished}/{len(rows)} finished ({record.path})")
 
 
+def tune(
+    config: str = typer.Argument(..., help="Config file (YAML or JSON)."),
+    overrides: list[str] | None = typer.Argument(
+        None,
+        help="Overrides and search space: optim.lr='tag(log, interval(1e-5, 1e-2))' "
+        "trainer.batch_size='choice(64,128)' model.blocks='range(2,6)'",
+        show_default=False,
+    ),
+    trials: int = typer.Option(20, "--trials", "-n", help="Trials to run (this invocation)."),
+    timeout: str | None = typer.Option(None, "--timeout", help="Stop asking after 30m, 2h, ..."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Trials at a time."),
+    sampler: str = typer.Option("tpe", "--sampler", help="tpe, random, cmaes, grid, nsgaii."),
+    pruner: str = typer.Option(
+        "median", "--pruner", help="median, successive_halving, hyperband, none."
+    ),
+    objective: list[str] | None = typer.Option(
+        None, "--objective", help="Metric(s), repeatable (default val.loss)."
+    ),
+    direction: list[str] | None = typer.Option(
+        None, "--direction", help="minimize or maximize, one per objective."
+    ),
+    study_name: str | None = typer.Option(
+        None, "--study-name", help="Study name; the same name resumes it."
+    ),
+    storage: str | None = typer.Option(
+        None, "--storage", help="Optuna storage URL (default: SQLite under the runs root)."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Sampler seed."),
+    launcher: str = typer.Option("local", "--launcher", help="Where trials execute: local."),
+    output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Runs root."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f"),
+) -> None:
+    """Tune with Optuna: every trial a run, pruned by the study's pruner, results in
+    <root>/studies/<name>/ (trials.jsonl, best_params.yaml, best_config.yaml)."""
+    from runlab.sweep.study import run_study
+    from runlab.tracking.run import default_root
+
+    root = output_dir or default_root()
+    summary = run_study(
+        config,
+        list(overrides or []),
+        root,
+        trials,
+        timeout,
+        jobs,
+        sampler,
+        pruner,
+        objective,
+        direction,
+        study_name,
+        storage,
+        seed,
+        launcher,
+    )
+    if fmt is Format.json:
+        write_json(summary)
+        return
+    objectives = summary["objectives"]
+    columns = ["number", "state", *objectives, "params", "run_id"]
+    rows = [
+        [
+            t["number"],
+            t["state"],
+            *(t["values"] or [None] * len(objectives)),
+            t["params"],
+            t["run_id"],
+        ]
+        for t in summary["trials"]
+    ]
+    text = [[fmt_value(v) for v in row] for row in rows]
+    if fmt is Format.csv:
+        write_csv(columns, rows)
+    elif fmt is Format.md:
+        write_markdown(columns, text)
+    else:
+        write_table(columns, text)
+        label = "Pareto front" if len(objectives) > 1 else "best"
+        best = ", ".join(f"#{b['number']} {b['values']}" for b in summary["best"]) or "none yet"
+        typer.echo(f"{label}: {best}; files in {summary['folder']}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("sweep")(sweep)
+    app.command("tune")(tune)

@@ -12,7 +12,7 @@ import typer
 
 from runlab.errors import ConfigError
 
-EXIT_FOR_STATUS = {"finished": 0, "stopped": 0, "failed": 1, "preempted": 143}
+EXIT_FOR_STATUS = {"finished": 0, "stopped": 0, "pruned": 0, "failed": 1, "preempted": 143}
 
 
 class TextOrJson(str, Enum):
@@ -85,6 +85,7 @@ def run(
     ),
     parent: str | None = typer.Option(None, "--parent", hidden=True),
     trial: int | None = typer.Option(None, "--trial", hidden=True),
+    optuna_trial: str | None = typer.Option(None, "--optuna-trial", hidden=True),
 ) -> None:
     """Train a model from a config and write a run directory."""
     from runlab.tracking.run import default_root
@@ -140,6 +141,7 @@ def run(
         data,
         quiet_stdout=fmt is TextOrJson.json,
         lineage={"parent": parent, "trial": trial},
+        optuna_trial=optuna_trial,
     )
     if fmt is TextOrJson.json:
         sys.stdout.write(
@@ -163,9 +165,10 @@ def _train(
     data: Any,
     quiet_stdout: bool = False,
     lineage: dict[str, Any] | None = None,
+    optuna_trial: str | None = None,
 ) -> tuple[str, Path, str]:
     import runlab
-    from runlab.tracking.run import Run
+    from runlab.tracking.run import Pruned, Run
     from runlab.train.data import load_dataset
     from runlab.train.fit import fit
 
@@ -196,6 +199,11 @@ def _train(
                 import_object(cfg["loop"], "loop")(cfg, run)
             else:
                 data = data or load_dataset(cfg["data"], cfg["task"], seed)
+                callbacks = []
+                if optuna_trial:
+                    from runlab.sweep.study import TrialReporter
+
+                    callbacks.append(TrialReporter(optuna_trial))
                 fit(
                     cfg,
                     run,
@@ -204,7 +212,11 @@ def _train(
                     seed,
                     resume=resume_dir is not None,
                     progress_to_stderr=quiet_stdout,
+                    callbacks=callbacks,
                 )
+    except Pruned as pruned:
+        sys.stderr.write(f"runlab: {pruned}; run {run.id} ended pruned\n")
+        return "pruned", run.dir, run.id
     except KeyboardInterrupt:
         sys.stderr.write(f"runlab: interrupted; run {run.id} stopped ({run.dir})\n")
         raise typer.Exit(130) from None

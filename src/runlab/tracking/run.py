@@ -38,6 +38,10 @@ class Preempted(SystemExit):
         super().__init__(128 + signal.SIGTERM)
 
 
+class Pruned(Exception):
+    """Raised by a trainer when a study's pruner stops the trial: the run ends ``pruned``."""
+
+
 def default_root() -> Path:
     return Path(os.environ.get("RUNLAB_ROOT") or DEFAULT_ROOT)
 
@@ -260,6 +264,8 @@ class Run:
         final = RunState(status) if status is not None else self._status_for(exc)
         if final is RunState.PREEMPTED:
             self._run_preempt_hooks()
+        if final is RunState.PRUNED and exc is not None:
+            self.event("on_pruned", message=str(exc))
         if final is RunState.FAILED and exc is not None:
             error = {
                 "type": type(exc).__name__,
@@ -275,6 +281,8 @@ class Run:
             return RunState.PREEMPTED if self.preempt_requested else RunState.FINISHED
         if isinstance(exc, Preempted):
             return RunState.PREEMPTED
+        if isinstance(exc, Pruned):
+            return RunState.PRUNED
         if isinstance(exc, KeyboardInterrupt):
             return RunState.STOPPED
         if isinstance(exc, SystemExit) and exc.code in (0, None):

@@ -34,7 +34,10 @@ def fit(
     resume: bool = False,
     show_progress: bool = True,
     progress_to_stderr: bool = False,
+    callbacks: list[Any] | None = None,
 ) -> SupervisedTrainer:
+    """``callbacks``: called as ``cb(epoch, metrics)`` after each epoch is recorded; one may
+    raise :class:`runlab.tracking.run.Pruned` to stop the run (a study's pruner does)."""
     trainer = SupervisedTrainer(cfg, data, device, seed)
     for warning in trainer.warnings:
         run.event("on_warning", message=warning)
@@ -122,6 +125,8 @@ def fit(
                 best=st.best,
             )
             view.epoch(epoch_line(epoch, epochs, metrics, epoch_time))
+            for callback in callbacks or []:
+                callback(epoch, metrics)
             _step_epoch_scheduler(trainer, value)
             if es["patience"] is not None and st.stale_epochs >= int(es["patience"]):
                 stopped_early = True

@@ -1,0 +1,387 @@
+"""Optuna studies: a search space in the grammar of Hydra's Optuna sweeper, an ask/tell loop in
+this process, and every trial a `runlab run` in a child process that reports its objective to
+the trial each epoch (so the pruner can stop it)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from runlab._imports import require
+from runlab.config import load_config
+from runlab.config.compose import compose
+from runlab.errors import ConfigError
+from runlab.sweep.launchers import Job, JobResult, make_launcher
+from runlab.tracking._config import to_yaml
+from runlab.tracking._io import atomic_write_text, read_json
+
+SAMPLERS = ("tpe", "random", "cmaes", "grid", "nsgaii")
+PRUNERS = ("median", "successive_halving", "hyperband", "none")
+
+
+# ---------------------------------------------------------------------------- search space
+def parse_space(items: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """(Optuna distributions by key, the fixed overrides) from overrides like
+    ``optim.lr='tag(log, interval(1e-6, 1e-4))'``, ``trainer.batch_size='choice(64,128)'``,
+    ``model.blocks='range(2,6)'`` (6 excluded, as in a grid), ``a=1,2``."""
+    optuna = require("optuna", "tune", "runlab tune")
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+
+    dist = optuna.distributions
+    space: dict[str, Any] = {}
+    fixed: list[str] = []
+    try:
+        parsed = OverridesParser.create().parse_overrides(items)
+    except Exception as err:
+        raise ConfigError(f"cannot parse search space: {str(err).splitlines()[0]}") from err
+    for o in parsed:
+        key, value = o.get_key_element(), o.value()
+        if not o.is_sweep_override():
+            fixed.append(
+                f"{key}={o.get_value_element_as_str()}" if not key.startswith("~") else key
+            )
+        elif isinstance(value, IntervalSweep):
+            lo, hi, log = value.start, value.end, "log" in value.tags
+            if lo is None or hi is None or not lo < hi:
+                raise ConfigError(f"{key}: interval({lo}, {hi}) needs low < high")
+            if log and lo <= 0:
+                raise ConfigError(f"{key}: a log interval needs low > 0, got {lo}")
+            both_int = isinstance(lo, int) and isinstance(hi, int)
+            space[key] = (
+                dist.IntDistribution(lo, hi, log=log)
+                if both_int
+                else dist.FloatDistribution(float(lo), float(hi), log=log)
+            )
+        elif isinstance(value, RangeSweep):
+            if value.start is None or value.stop is None:
+                raise ConfigError(f"{key}: range needs a start and a stop")
+            start, stop, step = int(value.start), int(value.stop), int(value.step or 1)
+            if stop - step < start:
+                raise ConfigError(f"{key}: range({start}, {stop}) is empty")
+            space[key] = dist.IntDistribution(start, stop - step, step=step)
+        elif isinstance(value, ChoiceSweep):
+            choices = [
+                c if isinstance(c, (int, float, str, bool)) else _hydra_str(c) for c in value.list
+            ]
+            space[key] = dist.CategoricalDistribution(choices)
+        else:
+            raise ConfigError(f"{key}: unsupported search value {value!r}")
+    return space, fixed
+
+
+def _hydra_str(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ",".join(_hydra_str(v) for v in value) + "]"
+    return str(value)
+
+
+def _as_override(key: str, value: Any) -> str:
+    return f"{key}={value}"
+
+
+def search_items(config: str, fixed: list[str], items: list[str]) -> list[str]:
+    """The config's ``search:`` block (key: grammar string) ahead of command-line ones."""
+    block = compose(config, fixed).get("search") or {}
+    if not isinstance(block, dict):
+        raise ConfigError("search: must map keys to search expressions")
+    from_block = [f"{k}={v}" for k, v in block.items()]
+    return from_block + items
+
+
+# ---------------------------------------------------------------------------- the study
+def make_sampler(name: str, seed: int | None, space: dict[str, Any]) -> Any:
+    optuna = require("optuna", "tune", "runlab tune")
+    s = optuna.samplers
+    if name == "tpe":
+        return s.TPESampler(seed=seed)
+    if name == "random":
+        return s.RandomSampler(seed=seed)
+    if name == "cmaes":
+        return s.CmaEsSampler(seed=seed)
+    if name == "nsgaii":
+        return s.NSGAIISampler(seed=seed)
+    if name == "grid":
+        grid = {}
+        for key, d in space.items():
+            if isinstance(d, optuna.distributions.CategoricalDistribution):
+                grid[key] = list(d.choices)
+            elif isinstance(d, optuna.distributions.IntDistribution):
+                grid[key] = list(range(d.low, d.high + 1, d.step))
+            else:
+                raise ConfigError(f"--sampler grid needs discrete values; {key} is an interval")
+        return s.GridSampler(grid, seed=seed)
+    raise ConfigError(f"--sampler {name!r}: use {', '.join(SAMPLERS)}")
+
+
+def make_pruner(name: str) -> Any:
+    optuna = require("optuna", "tune", "runlab tune")
+    p = optuna.pruners
+    pruners = {
+        "median": lambda: p.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+        "successive_halving": p.SuccessiveHalvingPruner,
+        "hyperband": p.HyperbandPruner,
+        "none": p.NopPruner,
+    }
+    if name not in pruners:
+        raise ConfigError(f"--pruner {name!r}: use {', '.join(PRUNERS)}")
+    return pruners[name]()
+
+
+def storage_for(url: str | None, root: Path) -> Any:
+    """Optuna storage: default SQLite under the runs root, with a busy timeout so parallel
+    trials never fail with "database is locked"; any other Optuna URL as given."""
+    optuna = require("optuna", "tune", "runlab tune")
+    if url is None:
+        (root / "studies").mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{(root / 'studies' / 'optuna.db').resolve()}"
+    if url.startswith("sqlite"):
+        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}})
+    if url.endswith(".log") or url.startswith("journal:"):
+        path = url.removeprefix("journal:")
+        backend = optuna.storages.journal.JournalFileBackend(path)
+        return optuna.storages.JournalStorage(backend)
+    return url
+
+
+def parse_timeout(text: str | None) -> float | None:
+    if not text:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        if text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"--timeout {text!r}: use seconds or 30s, 30m, 2h") from None
+
+
+def run_study(
+    config: str,
+    overrides: list[str],
+    root: Path,
+    trials: int = 20,
+    timeout: str | None = None,
+    jobs: int = 1,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    objectives: list[str] | None = None,
+    directions: list[str] | None = None,
+    study_name: str | None = None,
+    storage: str | None = None,
+    seed: int | None = None,
+    launcher: str = "local",
+) -> dict[str, Any]:
+    optuna = require("optuna", "tune", "runlab tune")
+    objectives = objectives or ["val.loss"]
+    directions = directions or ["minimize"] * len(objectives)
+    if len(directions) != len(objectives):
+        raise ConfigError(f"{len(objectives)} --objective but {len(directions)} --direction")
+    for d in directions:
+        if d not in ("minimize", "maximize"):
+            raise ConfigError(f"--direction must be minimize or maximize, got {d!r}")
+    space, fixed = parse_space(
+        search_items(config, [o for o in overrides if "(" not in o and "," not in o], overrides)
+    )
+    if not space:
+        raise ConfigError(
+            "no search space: give a search: block or overrides like "
+            "optim.lr='tag(log, interval(1e-5, 1e-2))'"
+        )
+    _check_space(config, fixed, space)
+    pool = make_launcher(launcher, jobs)
+    name = study_name or Path(config).stem
+    folder = root / "studies" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = storage_for(storage, root)
+    study = optuna.create_study(
+        study_name=name,
+        storage=store,
+        load_if_exists=True,
+        sampler=make_sampler(sampler, seed, space),
+        pruner=make_pruner(pruner) if len(objectives) == 1 else optuna.pruners.NopPruner(),
+        directions=directions,
+    )
+    url = storage if storage else f"sqlite:///{(root / 'studies' / 'optuna.db').resolve()}"
+    deadline = time.time() + t if (t := parse_timeout(timeout)) else None
+    asked: dict[int, Any] = {}
+    stop = {"requested": False}
+
+    def jobs_to_run() -> Iterator[Job]:
+        for _ in range(trials):
+            if stop["requested"] or (deadline is not None and time.time() > deadline):
+                return
+            trial = study.ask(space)
+            asked[trial.number] = trial
+            params = [_as_override(k, v) for k, v in trial.params.items()]
+            spec = json.dumps(
+                {
+                    "storage": url,
+                    "study": name,
+                    "trial_id": trial._trial_id,
+                    "objective": objectives[0],
+                    "report": len(objectives) == 1,
+                }
+            )
+            yield Job(
+                trial.number,
+                [
+                    config,
+                    *fixed,
+                    *params,
+                    "--output-dir",
+                    str(root),
+                    "--run-name",
+                    name,
+                    "--parent",
+                    f"study:{name}",
+                    "--trial",
+                    str(trial.number),
+                    "--optuna-trial",
+                    spec,
+                ],
+                str(folder / "logs"),
+            )
+
+    def done(result: JobResult) -> None:
+        try:
+            _tell(study, asked.pop(result.index), result, objectives, root)
+        except RuntimeError as err:
+            # GridSampler calls study.stop() when its grid is used up, which Optuna allows only
+            # inside optimize(); the trial is stored before that (a `finally` in Optuna's tell).
+            if "Study.stop" not in str(err):
+                raise
+            stop["requested"] = True
+
+    pool.launch(jobs_to_run(), done)
+    return _write_outputs(study, folder, config, fixed, objectives, root)
+
+
+def _check_space(config: str, fixed: list[str], space: dict[str, Any]) -> None:
+    """Compose the config at a corner of the space: a bad key or type fails before any trial."""
+    corner = []
+    for key, d in space.items():
+        value = d.choices[0] if hasattr(d, "choices") else d.low
+        corner.append(_as_override(key, value))
+    load_config(config, fixed + corner)
+
+
+def _tell(study: Any, trial: Any, result: JobResult, objectives: list[str], root: Path) -> None:
+    import optuna
+
+    state = optuna.trial.TrialState
+    if result.run_id:
+        trial.set_user_attr("run_id", result.run_id)
+    if result.status == "pruned":
+        study.tell(trial, state=state.PRUNED)
+        return
+    values = _objective_values(result.run_dir, objectives) if result.status == "finished" else None
+    if values is None or any(v is None or math.isnan(v) for v in values):
+        reason = _failure_reason(result, values)
+        trial.set_user_attr("fail_reason", reason)
+        study.tell(trial, state=state.FAIL)
+        return
+    study.tell(trial, values if len(values) > 1 else values[0])
+
+
+def _objective_values(run_dir: str | None, objectives: list[str]) -> list[float | None] | None:
+    from runlab.sweep.runner import objective_value
+
+    return [objective_value(run_dir, o) for o in objectives] if run_dir else None
+
+
+def _failure_reason(result: JobResult, values: list[float | None] | None) -> str:
+    if result.run_dir and Path(result.run_dir, "metrics.json").exists():
+        error = read_json(Path(result.run_dir) / "metrics.json").get("error")
+        if error:
+            return f"{error.get('type')}: {error.get('message')}"
+    if values is not None:
+        return "the objective is missing or NaN in metrics.json"
+    lines = [ln for ln in result.stderr_tail.splitlines() if ln.startswith("runlab: error")]
+    return lines[-1] if lines else f"exit code {result.returncode}"
+
+
+def _write_outputs(
+    study: Any, folder: Path, config: str, fixed: list[str], objectives: list[str], root: Path
+) -> dict[str, Any]:
+    import optuna
+
+    rows = []
+    for t in study.trials:
+        duration = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else None
+        )
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "params": t.params,
+                "values": t.values,
+                "duration": duration,
+                "run_id": t.user_attrs.get("run_id"),
+                "fail_reason": t.user_attrs.get("fail_reason"),
+            }
+        )
+    atomic_write_text(folder / "trials.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    best = study.best_trials if complete else []
+    summary: dict[str, Any] = {
+        "study": study.study_name,
+        "folder": str(folder),
+        "trials": rows,
+        "objectives": objectives,
+        "best": [
+            {
+                "number": t.number,
+                "values": t.values,
+                "params": t.params,
+                "run_id": t.user_attrs.get("run_id"),
+            }
+            for t in best
+        ],
+    }
+    if len(objectives) == 1 and complete:
+        params = study.best_trial.params
+        atomic_write_text(folder / "best_params.yaml", to_yaml(params))
+        cfg = load_config(config, fixed + [_as_override(k, v) for k, v in params.items()])
+        cfg.pop("search", None)
+        from runlab._secrets import redact
+
+        atomic_write_text(folder / "best_config.yaml", to_yaml(redact(cfg)))
+    return summary
+
+
+class TrialReporter:
+    """In a trial's process: report the objective to the Optuna trial after every epoch and
+    stop the run (status ``pruned``) when the pruner says so."""
+
+    def __init__(self, spec: str) -> None:
+        optuna = require("optuna", "tune", "runlab tune")
+        info = json.loads(spec)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.load_study(
+            study_name=info["study"], storage=storage_for(info["storage"], Path("."))
+        )
+        self.trial = optuna.trial.Trial(study, int(info["trial_id"]))
+        self.objective = str(info["objective"])
+        self.enabled = bool(info.get("report", True))
+
+    def __call__(self, epoch: int, metrics: dict[str, dict[str, Any]]) -> None:
+        from runlab.tracking.run import Pruned
+
+        split, _, key = self.objective.partition(".")
+        value = metrics.get(split, {}).get(key)
+        if not self.enabled or not isinstance(value, (int, float)) or math.isnan(value):
+            return
+        self.trial.report(float(value), epoch)
+        if self.trial.should_prune():
+            raise Pruned(
+                f"pruned by the study's pruner at epoch {epoch} ({self.objective} = {value:.6g})"
+            )

@@ -1,0 +1,126 @@
+"""runlab tune: Optuna studies whose trials are runs in child processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+import runlab
+from runlab.config import load_config
+
+pytest.importorskip("optuna")
+REPO = Path(__file__).resolve().parents[1]
+TUNE = str(REPO / "examples" / "tune.yaml")
+
+
+def tune(cli, root: Path, *args: str) -> dict:
+    code, out, err = cli("tune", *args, "-o", root, "-f", "json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_study_in_parallel_then_resumed(cli, root: Path) -> None:
+    summary = tune(cli, root, TUNE, "--trials", "4", "--jobs", "2", "--seed", "0")
+    assert [t["state"] for t in summary["trials"]] == ["COMPLETE"] * 4  # no "database is locked"
+    folder = Path(summary["folder"])
+    lines = (folder / "trials.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and json.loads(lines[0])["run_id"]
+    best = summary["best"][0]
+    assert yaml.safe_load((folder / "best_params.yaml").read_text()) == best["params"]
+    best_cfg = load_config(folder / "best_config.yaml")  # runnable as is
+    assert best_cfg["optim"]["lr"] == pytest.approx(best["params"]["optim.lr"])
+    record = runlab.RunRecord(root / best["run_id"])
+    assert record.info["parent"] == "study:tune" and record.info["trial"] == best["number"]
+    again = tune(cli, root, TUNE, "--trials", "2", "--seed", "1")  # same name: same study
+    assert len(again["trials"]) == 6 and (folder / "trials.jsonl").read_text().count("\n") == 6
+
+
+def test_pruning_and_failures_never_stop_the_study(cli, root: Path) -> None:
+    # one job at a time: with parallel trials the median at report time depends on timing
+    summary = tune(
+        cli,
+        root,
+        TUNE,
+        "optim.lr=tag(log, interval(1e-6, 3e-2))",
+        "trainer.epochs=4",
+        "--trials",
+        "6",
+        "--sampler",
+        "random",
+        "--seed",
+        "0",
+        "--study-name",
+        "pruning",
+    )
+    pruned = [t for t in summary["trials"] if t["state"] == "PRUNED"]
+    assert pruned, summary["trials"]
+    record = runlab.RunRecord(root / pruned[0]["run_id"])
+    assert record.state is runlab.RunState.PRUNED
+    assert "pruned by the study's pruner" in record.events("on_pruned")[0]["message"]
+    summary = tune(
+        cli,
+        root,
+        TUNE,
+        "~model",
+        "+model._target_=tests.helpers.NaNAfter",
+        "+model.after=choice(25,100000)",
+        "~search",  # only the grid above: the example's search block has an interval
+        "--sampler",
+        "grid",
+        "--trials",
+        "2",
+        "--study-name",
+        "failing",
+    )
+    states = {t["params"]["+model.after"]: t for t in summary["trials"]}
+    assert states[100000]["state"] == "COMPLETE" and states[25]["state"] == "FAIL"
+    assert states[25]["fail_reason"].startswith("NonFiniteLossError: non-finite training loss")
+
+
+def test_several_objectives_give_the_pareto_front(cli, root: Path) -> None:
+    summary = tune(
+        cli,
+        root,
+        TUNE,
+        "--trials",
+        "3",
+        "--jobs",
+        "2",
+        "--objective",
+        "val.loss",
+        "--objective",
+        "val.r2",
+        "--direction",
+        "minimize",
+        "--direction",
+        "maximize",
+        "--sampler",
+        "nsgaii",
+        "--seed",
+        "0",
+        "--study-name",
+        "pareto",
+    )
+    assert all(len(t["values"]) == 2 for t in summary["trials"])
+    assert 1 <= len(summary["best"]) <= 3
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["optim.lr=interval(0.1, 0.01)"], "needs low < high"),
+        (["optim.lr=tag(log, interval(0, 0.01))"], "a log interval needs low > 0"),
+        (["optim.lrr=choice(0.1,0.2)"], "unknown override key 'optim.lrr'"),
+        (["--sampler", "bogus"], "--sampler 'bogus'"),
+        (["--objective", "val.loss", "--direction", "up"], "minimize or maximize"),
+    ],
+)
+def test_invalid_space_fails_before_any_trial(
+    cli, root: Path, args: list[str], fragment: str
+) -> None:
+    code, _, err = cli("tune", TUNE, *args, "--trials", "1", "-o", root)
+    assert code == 2 and fragment in err and err.count("\n") == 1
+    assert not any(p.is_dir() and (p / "run.json").exists() for p in root.glob("*"))

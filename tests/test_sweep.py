@@ -89,3 +89,16 @@ def test_sweep_errors_before_any_run(cli, root: Path) -> None:
     code, _, err = cli("sweep", "--resume", "nope", "-o", root)
     assert code == 2 and "no sweep 'nope'" in err
     assert not root.exists() or not any(root.iterdir())
+
+
+def test_parallel_children_share_the_cores(monkeypatch) -> None:
+    import os
+
+    from runlab.sweep.launchers import LocalLauncher
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert LocalLauncher(jobs=4)._child_env()["OMP_NUM_THREADS"] == "2"
+    assert "OMP_NUM_THREADS" not in LocalLauncher(jobs=1)._child_env()
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice wins
+    assert LocalLauncher(jobs=4)._child_env()["OMP_NUM_THREADS"] == "3"

@@ -90,7 +90,16 @@ class LocalLauncher(BaseLauncher):
                 stdout=out,
                 stderr=err,
                 text=True,
+                env=self._child_env(),
             )
+
+    def _child_env(self) -> dict[str, str]:
+        """Share the cores: each child gets cores/jobs intra-op threads (torch, BLAS) unless
+        OMP_NUM_THREADS is set; otherwise parallel runs oversubscribe the CPU."""
+        env = dict(os.environ)
+        if self.jobs > 1 and "OMP_NUM_THREADS" not in env:
+            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.jobs))
+        return env
 
 
 def _result(job: Job, proc: subprocess.Popen[str]) -> JobResult:

@@ -46,7 +46,7 @@ def sweep_seconds(jobs: int, root: Path) -> float:
     return time.perf_counter() - t0
 
 
-def tune_overhead(trials: int, root: Path) -> tuple[float, float]:
+def tune_overhead(trials: int, root: Path, in_process: bool = False) -> tuple[float, float]:
     """(wall seconds per trial, of which training seconds per trial) for a trivial run."""
     t0 = time.perf_counter()
     out = runlab_cli(
@@ -59,6 +59,7 @@ def tune_overhead(trials: int, root: Path) -> tuple[float, float]:
         str(trials),
         "--pruner",
         "none",
+        *(["--in-process"] if in_process else []),
         "-o",
         str(root),
         "-f",
@@ -92,6 +93,7 @@ def main() -> None:
         one = sweep_seconds(1, Path(tmp) / "a")
         two = sweep_seconds(2, Path(tmp) / "b")
         wall, train = tune_overhead(args.trials, Path(tmp) / "c")
+        wall_in, train_in = tune_overhead(args.trials, Path(tmp) / "d", in_process=True)
     plain = plain_optuna(100)
     print("| measurement | value |")
     print("| --- | ---: |")
@@ -100,6 +102,8 @@ def main() -> None:
     print(f"| runlab tune, wall time per trivial trial (fresh process) | {wall:.2f} s |")
     print(f"| of which the run's own duration (training, evaluation, files) | {train:.2f} s |")
     print(f"| overhead per trial beyond the run | {wall - train:.2f} s |")
+    print(f"| runlab tune --in-process, wall time per trivial trial | {wall_in:.3f} s |")
+    print(f"| overhead per in-process trial beyond the run | {wall_in - train_in:.3f} s |")
     print(f"| plain Optuna, trivial objective, SQLite storage, per trial | {plain * 1000:.1f} ms |")
 
 

@@ -124,3 +124,25 @@ def test_invalid_space_fails_before_any_trial(
     code, _, err = cli("tune", TUNE, *args, "--trials", "1", "-o", root)
     assert code == 2 and fragment in err and err.count("\n") == 1
     assert not any(p.is_dir() and (p / "run.json").exists() for p in root.glob("*"))
+
+
+def test_in_process_trials(cli, root: Path) -> None:
+    summary = tune(
+        cli,
+        root,
+        TUNE,
+        "--trials",
+        "3",
+        "--in-process",
+        "--pruner",
+        "none",
+        "--seed",
+        "0",
+        "--study-name",
+        "inproc",
+    )
+    assert [t["state"] for t in summary["trials"]] == ["COMPLETE"] * 3
+    record = runlab.RunRecord(root / summary["trials"][0]["run_id"])
+    assert record.info["parent"] == "study:inproc" and record.state is runlab.RunState.FINISHED
+    code, _, err = cli("tune", TUNE, "--in-process", "--jobs", "2", "-o", root)
+    assert code == 2 and "--in-process runs one trial at a time" in err

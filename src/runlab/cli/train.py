@@ -203,7 +203,7 @@ def _train(
                 if optuna_trial:
                     from runlab.sweep.study import TrialReporter
 
-                    callbacks.append(TrialReporter(optuna_trial))
+                    callbacks.append(TrialReporter.from_spec(optuna_trial))
                 fit(
                     cfg,
                     run,

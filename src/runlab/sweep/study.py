@@ -175,8 +175,11 @@ def run_study(
     storage: str | None = None,
     seed: int | None = None,
     launcher: str = "local",
+    in_process: bool = False,
 ) -> dict[str, Any]:
     optuna = require("optuna", "tune", "runlab tune")
+    if in_process and jobs != 1:
+        raise ConfigError("--in-process runs one trial at a time: drop --jobs or --in-process")
     objectives = objectives or ["val.loss"]
     directions = directions or ["minimize"] * len(objectives)
     if len(directions) != len(objectives):
@@ -258,8 +261,64 @@ def run_study(
                 raise
             stop["requested"] = True
 
-    pool.launch(jobs_to_run(), done)
+    if in_process:
+        for job in jobs_to_run():
+            done(_run_in_process(job, asked[job.index], config, root, name, objectives))
+    else:
+        pool.launch(jobs_to_run(), done)
     return _write_outputs(study, folder, config, fixed, objectives, root)
+
+
+def _run_in_process(
+    job: Job, trial: Any, config: str, root: Path, name: str, objectives: list[str]
+) -> JobResult:
+    """A trial in this process (``--in-process``): no interpreter or import cost, but GPU
+    memory and any leaked state stay with the parent."""
+    import runlab
+    from runlab.tracking.run import Pruned
+    from runlab.train.data import load_dataset
+    from runlab.train.fit import fit
+    from runlab.train.supervised import resolve_device
+
+    args = job.args
+    overrides = args[1 : args.index("--output-dir")]
+    try:
+        cfg = load_config(config, overrides)
+        if cfg["loop"] != "supervised":
+            raise ConfigError("--in-process supports loop: supervised only")
+        data = load_dataset(cfg["data"], cfg["task"], 42)
+    except Exception as err:
+        return JobResult(job.index, 2, status="failed", stderr_tail=f"runlab: error: {err}")
+    run = runlab.Run(
+        root=root,
+        name=name,
+        config=cfg,
+        overrides=overrides,
+        seed=42,
+        parent=f"study:{name}",
+        trial=trial.number,
+        capture_stdout=False,
+        handle_signals=False,
+    )
+    reporter = TrialReporter(trial, objectives[0], enabled=len(objectives) == 1)
+    status = "finished"
+    try:
+        with run:
+            fit(
+                cfg,
+                run,
+                data,
+                resolve_device("auto"),
+                42,
+                show_progress=False,
+                progress_to_stderr=True,
+                callbacks=[reporter],
+            )
+    except Pruned:
+        status = "pruned"
+    except Exception:
+        status = "failed"
+    return JobResult(job.index, 0, run.id, str(run.dir), status)
 
 
 def _check_space(config: str, fixed: list[str], space: dict[str, Any]) -> None:
@@ -362,16 +421,20 @@ class TrialReporter:
     """In a trial's process: report the objective to the Optuna trial after every epoch and
     stop the run (status ``pruned``) when the pruner says so."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, trial: Any, objective: str, enabled: bool = True) -> None:
+        self.trial, self.objective, self.enabled = trial, objective, enabled
+
+    @classmethod
+    def from_spec(cls, spec: str) -> TrialReporter:
+        """In a child process: the trial the parent asked for, from --optuna-trial's JSON."""
         optuna = require("optuna", "tune", "runlab tune")
         info = json.loads(spec)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.load_study(
             study_name=info["study"], storage=storage_for(info["storage"], Path("."))
         )
-        self.trial = optuna.trial.Trial(study, int(info["trial_id"]))
-        self.objective = str(info["objective"])
-        self.enabled = bool(info.get("report", True))
+        trial = optuna.trial.Trial(study, int(info["trial_id"]))
+        return cls(trial, str(info["objective"]), bool(info.get("report", True)))
 
     def __call__(self, epoch: int, metrics: dict[str, dict[str, Any]]) -> None:
         from runlab.tracking.run import Pruned

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 import runlab
 from runlab.sweep.grid import expand
 
@@ -84,8 +86,8 @@ def test_sweep_errors_before_any_run(cli, root: Path) -> None:
     assert code == 2 and "trainer.epochs must be an integer" in err
     code, _, err = cli("sweep", QUICK, "optim.lr=interval(0.1,0.2)", "-o", root)
     assert code == 2 and "a grid needs discrete values" in err
-    code, _, err = cli("sweep", QUICK, "optim.lr=0.1,0.2", "--launcher", "ray", "-o", root)
-    assert code == 2 and "not in this version yet" in err
+    code, _, err = cli("sweep", QUICK, "optim.lr=0.1,0.2", "--launcher", "slurm", "-o", root)
+    assert code == 2 and "--launcher 'slurm' is not available; use: local, ray" in err
     code, _, err = cli("sweep", "--resume", "nope", "-o", root)
     assert code == 2 and "no sweep 'nope'" in err
     assert not root.exists() or not any(root.iterdir())
@@ -102,3 +104,46 @@ def test_parallel_children_share_the_cores(monkeypatch) -> None:
     assert "OMP_NUM_THREADS" not in LocalLauncher(jobs=1)._child_env()
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice wins
     assert LocalLauncher(jobs=4)._child_env()["OMP_NUM_THREADS"] == "3"
+
+
+def test_ray_launcher_runs_the_grid_and_a_study(cli, root: Path) -> None:
+    pytest.importorskip("ray")
+    code, out, err = cli(
+        "sweep",
+        QUICK,
+        "optim.lr=0.001,0.003",
+        "trainer.epochs=1",
+        "--launcher",
+        "ray",
+        "--jobs",
+        "2",
+        "-o",
+        root,
+        "-f",
+        "json",
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert [r["status"] for r in result["runs"]] == ["finished", "finished"]
+    for r in result["runs"]:
+        assert runlab.RunRecord(root / r["run_id"]).info["parent"] == result["sweep_id"]
+    assert (Path(result["path"]).parent / "logs" / "0.out").exists()
+    pytest.importorskip("optuna")
+    code, out, err = cli(
+        "tune",
+        str(REPO / "examples" / "tune.yaml"),
+        "--trials",
+        "2",
+        "--launcher",
+        "ray",
+        "--jobs",
+        "2",
+        "--study-name",
+        "on-ray",
+        "-o",
+        root,
+        "-f",
+        "json",
+    )
+    assert code == 0, err
+    assert [t["state"] for t in json.loads(out)["trials"]] == ["COMPLETE", "COMPLETE"]

@@ -19,10 +19,15 @@ def sweep(
         show_default=False,
     ),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Runs at a time."),
-    launcher: str = typer.Option("local", "--launcher", help="Where runs execute: local."),
+    launcher: str = typer.Option("local", "--launcher", help="Where runs execute: local, ray."),
     name: str | None = typer.Option(None, "--name", help="Sweep name (default: config name)."),
     objective: str = typer.Option("val.loss", "--objective", help="Metric to sort by."),
     direction: str = typer.Option("minimize", "--direction", help="minimize or maximize."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="Ray cluster: auto or HOST:PORT (default: a local Ray)."
+    ),
+    cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial", help="Ray: CPUs per run."),
+    gpus_per_trial: float = typer.Option(0.0, "--gpus-per-trial", help="Ray: GPUs per run."),
     output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Runs root."),
     resume: str | None = typer.Option(
         None, "--resume", help="Run the unfinished combinations of SWEEP."
@@ -36,8 +41,22 @@ def sweep(
     root = output_dir or default_root()
     if resume and config and "=" in config:
         raise typer.BadParameter("with --resume, give no overrides: the sweep has them")
+    options = {
+        "ray_address": ray_address,
+        "cpus_per_trial": cpus_per_trial,
+        "gpus_per_trial": gpus_per_trial,
+    }
     record = run_grid(
-        config, list(overrides or []), root, jobs, launcher, name, objective, direction, resume
+        config,
+        list(overrides or []),
+        root,
+        jobs,
+        launcher,
+        name,
+        objective,
+        direction,
+        resume,
+        options,
     )
     rows = results_table(record, root)
     columns = list(rows[0]) if rows else ["index", "run_id", "status"]
@@ -85,12 +104,17 @@ def tune(
         None, "--storage", help="Optuna storage URL (default: SQLite under the runs root)."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Sampler seed."),
-    launcher: str = typer.Option("local", "--launcher", help="Where trials execute: local."),
+    launcher: str = typer.Option("local", "--launcher", help="Where trials execute: local, ray."),
     in_process: bool = typer.Option(
         False,
         "--in-process",
         help="Trials in this process: faster, but GPU memory is not released between them.",
     ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="Ray cluster: auto or HOST:PORT (default: a local Ray)."
+    ),
+    cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial", help="Ray: CPUs per run."),
+    gpus_per_trial: float = typer.Option(0.0, "--gpus-per-trial", help="Ray: GPUs per run."),
     output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Runs root."),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
 ) -> None:
@@ -116,6 +140,11 @@ def tune(
         seed,
         launcher,
         in_process,
+        {
+            "ray_address": ray_address,
+            "cpus_per_trial": cpus_per_trial,
+            "gpus_per_trial": gpus_per_trial,
+        },
     )
     if fmt is Format.json:
         write_json(summary)

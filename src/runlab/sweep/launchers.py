@@ -108,7 +108,12 @@ def _result(job: Job, proc: subprocess.Popen[str]) -> JobResult:
         out = fh.read()
     with open(os.path.join(job.log_dir, f"{job.index}.err")) as fh:
         err = fh.read()
-    result = JobResult(job.index, proc.returncode, stderr_tail=err.strip()[-2000:])
+    return parse_result(job.index, proc.returncode, out, err)
+
+
+def parse_result(index: int, returncode: int, out: str, err: str) -> JobResult:
+    """A job's result from `runlab run --format json` output (its last JSON line)."""
+    result = JobResult(index, returncode, stderr_tail=err.strip()[-2000:])
     for line in reversed(out.strip().splitlines()):
         try:
             info = json.loads(line)
@@ -120,13 +125,99 @@ def _result(job: Job, proc: subprocess.Popen[str]) -> JobResult:
     return result
 
 
-LAUNCHERS: dict[str, Callable[..., BaseLauncher]] = {"local": LocalLauncher}
+def _run_job(
+    args: list[str], log_dir: str, index: int, threads: int | None
+) -> tuple[int, str, str]:
+    """Run one `runlab run` (on whichever machine executes this); logs go to log_dir."""
+    env = dict(os.environ)
+    if threads and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(threads)
+    os.makedirs(log_dir, exist_ok=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "runlab", "run", *args, "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    for suffix, text in ((".out", proc.stdout), (".err", proc.stderr)):
+        with open(os.path.join(log_dir, f"{index}{suffix}"), "w") as fh:
+            fh.write(text)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
-def make_launcher(name: str, jobs: int) -> BaseLauncher:
+class RayLauncher(BaseLauncher):
+    """One Ray task per trial (``--cpus-per-trial``, ``--gpus-per-trial``), at most ``jobs``
+    at a time. Connects to ``address`` (``auto``, ``HOST:PORT``) or starts a local Ray. The
+    runs root must be on a filesystem every node sees (the run directories are the results)."""
+
+    def __init__(
+        self,
+        jobs: int = 1,
+        address: str | None = None,
+        cpus_per_trial: float = 1.0,
+        gpus_per_trial: float = 0.0,
+    ) -> None:
+        if jobs < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+        self.jobs, self.address = jobs, address
+        self.cpus, self.gpus = cpus_per_trial, gpus_per_trial
+
+    def launch(self, jobs: Iterable[Job], on_done: Callable[[JobResult], None]) -> list[JobResult]:
+        from runlab._imports import require
+
+        ray = require("ray", "ray", "--launcher ray")
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(
+                address=self.address,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        task = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus)(_run_job)
+        threads = max(1, int(self.cpus))
+        source, results = iter(jobs), []
+        inflight: dict[Any, Job] = {}
+        exhausted = False
+        try:
+            while not exhausted or inflight:
+                while not exhausted and len(inflight) < self.jobs:
+                    job = next(source, None)
+                    if job is None:
+                        exhausted = True
+                        break
+                    inflight[task.remote(job.args, job.log_dir, job.index, threads)] = job
+                if not inflight:
+                    break
+                ready, _ = ray.wait(list(inflight), num_returns=1)
+                job = inflight.pop(ready[0])
+                code, out, err = ray.get(ready[0])
+                result = parse_result(job.index, code, out, err)
+                results.append(result)
+                on_done(result)
+        except KeyboardInterrupt:
+            for ref in inflight:
+                ray.cancel(ref, force=True)
+            raise
+        finally:
+            if started_here:
+                ray.shutdown()
+        return results
+
+
+LAUNCHERS: dict[str, Callable[..., BaseLauncher]] = {"local": LocalLauncher, "ray": RayLauncher}
+
+
+def make_launcher(name: str, jobs: int, **options: Any) -> BaseLauncher:
+    """A launcher by name; ``options`` (ray_address, cpus_per_trial, gpus_per_trial) go to the
+    launchers that take them."""
     if name not in LAUNCHERS:
-        hint = " (the Ray launcher is not in this version yet)" if name == "ray" else ""
-        raise ConfigError(
-            f"--launcher {name!r} is not available{hint}; use: {', '.join(LAUNCHERS)}"
+        raise ConfigError(f"--launcher {name!r} is not available; use: {', '.join(LAUNCHERS)}")
+    if name == "ray":
+        return RayLauncher(
+            jobs=jobs,
+            address=options.get("ray_address"),
+            cpus_per_trial=options.get("cpus_per_trial") or 1.0,
+            gpus_per_trial=options.get("gpus_per_trial") or 0.0,
         )
     return LAUNCHERS[name](jobs=jobs)

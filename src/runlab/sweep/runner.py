@@ -24,10 +24,11 @@ def run_grid(
     objective: str = "val.loss",
     direction: str = "minimize",
     resume: str | None = None,
+    launcher_options: dict[str, Any] | None = None,
 ) -> SweepRecord:
     if direction not in ("minimize", "maximize"):
         raise ConfigError(f"--direction must be minimize or maximize, got {direction!r}")
-    pool = make_launcher(launcher, jobs)
+    pool = make_launcher(launcher, jobs, **(launcher_options or {}))
     if resume:
         record = SweepRecord.load(root, resume)
     else:

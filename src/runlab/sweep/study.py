@@ -176,6 +176,7 @@ def run_study(
     seed: int | None = None,
     launcher: str = "local",
     in_process: bool = False,
+    launcher_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     optuna = require("optuna", "tune", "runlab tune")
     if in_process and jobs != 1:
@@ -196,7 +197,7 @@ def run_study(
             "optim.lr='tag(log, interval(1e-5, 1e-2))'"
         )
     _check_space(config, fixed, space)
-    pool = make_launcher(launcher, jobs)
+    pool = make_launcher(launcher, jobs, **(launcher_options or {}))
     name = study_name or Path(config).stem
     folder = root / "studies" / name
     folder.mkdir(parents=True, exist_ok=True)

@@ -84,6 +84,34 @@ def plain_optuna(trials: int) -> float:
         return (time.perf_counter() - t0) / trials
 
 
+def ray_tune(trials: int) -> float | None:
+    """Ray Tune on the same trivial objective (function trainable, local 2-CPU Ray)."""
+    try:
+        import ray
+        from ray import tune
+    except ImportError:
+        return None
+    ray.init(
+        num_cpus=os.cpu_count(),
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            tuner = tune.Tuner(
+                lambda config: {"loss": (config["x"] - 0.5) ** 2},
+                param_space={"x": tune.uniform(0, 1)},
+                tune_config=tune.TuneConfig(num_samples=trials, metric="loss", mode="min"),
+                run_config=tune.RunConfig(verbose=0, storage_path=tmp),
+            )
+            t0 = time.perf_counter()
+            tuner.fit()
+            return (time.perf_counter() - t0) / trials
+    finally:
+        ray.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10)
@@ -95,6 +123,7 @@ def main() -> None:
         wall, train = tune_overhead(args.trials, Path(tmp) / "c")
         wall_in, train_in = tune_overhead(args.trials, Path(tmp) / "d", in_process=True)
     plain = plain_optuna(100)
+    ray_seconds = ray_tune(100)
     print("| measurement | value |")
     print("| --- | ---: |")
     print(f"| sweep of 4 CPU-bound runs, --jobs 1 | {one:.1f} s |")
@@ -105,6 +134,10 @@ def main() -> None:
     print(f"| runlab tune --in-process, wall time per trivial trial | {wall_in:.3f} s |")
     print(f"| overhead per in-process trial beyond the run | {wall_in - train_in:.3f} s |")
     print(f"| plain Optuna, trivial objective, SQLite storage, per trial | {plain * 1000:.1f} ms |")
+    if ray_seconds is not None:
+        print(
+            f"| Ray Tune, trivial objective, per trial (100 trials) | {ray_seconds * 1000:.0f} ms |"
+        )
 
 
 if __name__ == "__main__":

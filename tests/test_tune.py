@@ -146,3 +146,13 @@ def test_in_process_trials(cli, root: Path) -> None:
     assert record.info["parent"] == "study:inproc" and record.state is runlab.RunState.FINISHED
     code, _, err = cli("tune", TUNE, "--in-process", "--jobs", "2", "-o", root)
     assert code == 2 and "--in-process runs one trial at a time" in err
+
+
+def test_timeout_parsing() -> None:
+    from runlab.errors import ConfigError
+    from runlab.sweep.study import parse_timeout
+
+    assert parse_timeout("30m") == 1800 and parse_timeout("2h") == 7200
+    assert parse_timeout("45") == 45 and parse_timeout(None) is None
+    with pytest.raises(ConfigError, match="use seconds or 30s, 30m, 2h"):
+        parse_timeout("soon")

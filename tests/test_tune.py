@@ -34,6 +34,7 @@ def test_study_in_parallel_then_resumed(cli, root: Path) -> None:
     assert best_cfg["optim"]["lr"] == pytest.approx(best["params"]["optim.lr"])
     record = runlab.RunRecord(root / best["run_id"])
     assert record.info["parent"] == "study:tune" and record.info["trial"] == best["number"]
+    assert record.info["params"] == best["params"]
     again = tune(cli, root, TUNE, "--trials", "2", "--seed", "1")  # same name: same study
     assert len(again["trials"]) == 6 and (folder / "trials.jsonl").read_text().count("\n") == 6
 
@@ -144,6 +145,7 @@ def test_in_process_trials(cli, root: Path) -> None:
     assert [t["state"] for t in summary["trials"]] == ["COMPLETE"] * 3
     record = runlab.RunRecord(root / summary["trials"][0]["run_id"])
     assert record.info["parent"] == "study:inproc" and record.state is runlab.RunState.FINISHED
+    assert record.info["params"] == summary["trials"][0]["params"]
     code, _, err = cli("tune", TUNE, "--in-process", "--jobs", "2", "-o", root)
     assert code == 2 and "--in-process runs one trial at a time" in err
 

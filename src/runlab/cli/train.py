@@ -203,7 +203,9 @@ def _train(
                 if optuna_trial:
                     from runlab.sweep.study import TrialReporter
 
-                    callbacks.append(TrialReporter.from_spec(optuna_trial))
+                    reporter = TrialReporter.from_spec(optuna_trial)
+                    run.update_info(params=reporter.trial.params)
+                    callbacks.append(reporter)
                 fit(
                     cfg,
                     run,

@@ -301,6 +301,7 @@ def _run_in_process(
         capture_stdout=False,
         handle_signals=False,
     )
+    run.update_info(params=trial.params)
     reporter = TrialReporter(trial, objectives[0], enabled=len(objectives) == 1)
     status = "finished"
     try:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,17 @@ class JobResult:
     status: str = "failed"
     stderr_tail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def take(source: Iterator[Job], free: int) -> tuple[list[Job], bool]:
+    """Up to ``free`` jobs from ``source`` (asked for only now), and whether it ran dry."""
+    jobs: list[Job] = []
+    while len(jobs) < free:
+        job = next(source, None)
+        if job is None:
+            return jobs, True
+        jobs.append(job)
+    return jobs, False
 
 
 class BaseLauncher:
@@ -57,12 +68,9 @@ class LocalLauncher(BaseLauncher):
         exhausted = False
         try:
             while not exhausted or running:
-                while not exhausted and len(running) < self.jobs:
-                    job = next(source, None)
-                    if job is None:
-                        exhausted = True
-                        break
-                    running[job.index] = (job, self._start(job))
+                if not exhausted:
+                    new, exhausted = take(source, self.jobs - len(running))
+                    running.update({job.index: (job, self._start(job)) for job in new})
                 for index, (job, proc) in list(running.items()):
                     if proc.poll() is not None:
                         del running[index]
@@ -181,12 +189,10 @@ class RayLauncher(BaseLauncher):
         exhausted = False
         try:
             while not exhausted or inflight:
-                while not exhausted and len(inflight) < self.jobs:
-                    job = next(source, None)
-                    if job is None:
-                        exhausted = True
-                        break
-                    inflight[task.remote(job.args, job.log_dir, job.index, threads)] = job
+                if not exhausted:
+                    new, exhausted = take(source, self.jobs - len(inflight))
+                    for job in new:
+                        inflight[task.remote(job.args, job.log_dir, job.index, threads)] = job
                 if not inflight:
                     break
                 ready, _ = ray.wait(list(inflight), num_returns=1)

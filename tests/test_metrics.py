@@ -69,3 +69,19 @@ def test_masked_losses_ignore_missing_pairs() -> None:
     assert float(make_loss("ranking", "pairwise")(garbage, y, mask)) == pytest.approx(
         float(make_loss("ranking", "pairwise")(pred, y, mask))
     )
+
+
+def test_trainer_ranking_metrics_are_runlab_finance_numbers_ties_included() -> None:
+    import runlab.finance as rf
+
+    _, y, mask = panel()
+    tied = torch.round(y * 2)  # many tied predictions: ranks must be averaged
+    out = ranking(tied, y, mask)
+    p = np.where(mask.numpy(), tied.numpy(), np.nan)
+    t = np.where(mask.numpy(), y.numpy(), np.nan)
+    assert float(out["rank_ic"]) == pytest.approx(
+        np.nanmean(rf.information_coefficient(p, t)), rel=1e-6
+    )
+    assert float(out["ic_ir"]) == pytest.approx(
+        rf.ic_summary(rf.information_coefficient(p, t, method="pearson"))["ir"], rel=1e-6
+    )

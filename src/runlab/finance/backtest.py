@@ -24,7 +24,6 @@ Per date t, as fractions of the portfolio value:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -315,7 +314,3 @@ def backtest(
         assets,
         settings,
     )
-
-
-def metrics_json(result: BacktestResult) -> str:
-    return json.dumps(result.metrics(), indent=2)

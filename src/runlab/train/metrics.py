@@ -64,47 +64,35 @@ def classification(
     return {"accuracy": accuracy, "f1": f1}
 
 
-def _per_date_corr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.float()
-    n = m.sum(-1)
-    a_mean = (a * m).sum(-1) / n.clamp_min(1)
-    b_mean = (b * m).sum(-1) / n.clamp_min(1)
-    da, db = (a - a_mean.unsqueeze(-1)) * m, (b - b_mean.unsqueeze(-1)) * m
-    cov = (da * db).sum(-1)
-    denom = (da.pow(2).sum(-1) * db.pow(2).sum(-1)).sqrt()
-    corr = cov / denom
-    return torch.where((n >= 2) & (denom > 0), corr, torch.nan)
-
-
-def _ranks(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Ranks within each date (missing pairs pushed to the end); ties broken by order."""
-    filled = x.masked_fill(~mask, torch.inf)
-    return filled.argsort(-1).argsort(-1).float()
-
-
 def ranking(
     pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None
 ) -> dict[str, torch.Tensor]:
-    """Cross-sectional IC (Pearson) and RankIC (Spearman) per date, averaged over dates;
-    ic_ir = mean/std of the daily IC; scale = std(y_hat)/std(y), the collapse detector."""
-    assert mask is not None, "ranking metrics need a panel"
-    p = pred.float()
-    ic = _per_date_corr(p, y.float(), mask)
-    rank_ic = _per_date_corr(_ranks(p, mask), _ranks(y.float(), mask), mask)
-    flat_p, flat_y = p[mask], y.float()[mask]
-    return {
-        "ic": torch.nanmean(ic),
-        "rank_ic": torch.nanmean(rank_ic),
-        "ic_ir": torch.nanmean(ic) / _nanstd(ic).clamp_min(1e-12),
-        "scale": flat_p.std() / flat_y.std().clamp_min(1e-12),
-        "_ic_by_date": ic,
-        "_rank_ic_by_date": rank_ic,
+    """Cross-sectional IC (Pearson) and RankIC (Spearman, average ranks for ties) per date,
+    averaged over dates; ic_ir = mean/std of the daily IC; scale = std(y_hat)/std(y), the
+    collapse detector. Computed by runlab.finance (one implementation of each metric), on the
+    host: one dates x assets copy per evaluation."""
+    import numpy as np
+
+    from runlab.finance.ranking import ic_summary, information_coefficient, prediction_scale
+
+    if mask is None:
+        raise ConfigError("ranking metrics need a panel (dates x assets) as data.source")
+    m = mask.cpu().numpy()
+    p = np.where(m, pred.float().cpu().numpy(), np.nan)
+    t = np.where(m, y.float().cpu().numpy(), np.nan)
+    ic = information_coefficient(p, t, method="pearson")
+    rank_ic = information_coefficient(p, t, method="spearman")
+    summary = ic_summary(ic)
+    values = {
+        "ic": summary["mean"],
+        "rank_ic": float(np.nanmean(rank_ic)) if np.isfinite(rank_ic).any() else float("nan"),
+        "ic_ir": summary["ir"],
+        "scale": prediction_scale(p, t),
     }
-
-
-def _nanstd(x: torch.Tensor) -> torch.Tensor:
-    ok = x[~torch.isnan(x)]
-    return ok.std() if ok.numel() > 1 else torch.tensor(torch.nan, device=x.device)
+    out = {k: torch.tensor(v, device=pred.device) for k, v in values.items()}
+    out["_ic_by_date"] = torch.as_tensor(ic, device=pred.device)
+    out["_rank_ic_by_date"] = torch.as_tensor(rank_ic, device=pred.device)
+    return out
 
 
 def portfolio(

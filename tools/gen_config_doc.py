@@ -39,6 +39,13 @@ notes = {
  "episodic.episodes_per_epoch": "", "episodic.transform": "outputs -> allocations: softmax over assets; tanh or identity scaled to gross <= 1",
  "episodic.transition_penalty": "times the L1 change of allocations", "episodic.warm_start_epochs": "supervised epochs first (MSE to next returns)",
  "episodic.reward": "log_growth, or an import path fn(allocations, prices, transition_penalty)",
+ "gates": "success criteria evaluated at epoch ends; each item has the keys below (docs/monitoring.md)",
+ "gates[].require": "required: an expression over train.*, val.*, best.*, baseline.*, epoch", "gates[].name": "default: gate_<index>",
+ "gates[].at_epoch": "evaluate at this epoch (counting from 1)", "gates[].every_epoch": "evaluate at every epoch (one of the two is required)",
+ "gates[].on_fail": "stop: end the run `stopped` (exit 0, last.pt saved); warn: record and go on",
+ "baseline": "a run (id, prefix, name, path) for `baseline.*` in gates; `--baseline RUN` overrides; recorded as the run's id",
+ "alerts.command": "shell command run with the alert as JSON on stdin and RUNLAB_ALERT_EVENT, RUNLAB_RUN_ID, RUNLAB_RUN_STATUS, RUNLAB_RUN_DIR, RUNLAB_GATE set",
+ "alerts.webhook": "http(s) URL that receives the alert as a JSON POST", "alerts.on": "which events alert", "alerts.timeout": "seconds per attempt; a failure is an on_warning event",
  "task": "", "loop": "`supervised`, `episodic`, or `pkg.mod:fn` called as fn(cfg, run)", "evaluate": "metric families (regression, classification, ranking, portfolio); default: the task's own",
 }
 def esc(s):
@@ -68,6 +75,10 @@ for f in dataclasses.fields(RunlabConfig):
     rows = []
     if dataclasses.is_dataclass(h):
         walk(h, f.name + ".", rows)
+    elif typing.get_origin(h) is list and dataclasses.is_dataclass(typing.get_args(h)[0]):
+        item = typing.get_args(h)[0]
+        rows.append((f.name, f"list of {item.__name__[:-6].lower()} blocks", "[]", notes.get(f.name, "")))
+        walk(item, f.name + "[].", rows)
     else:
         rows.append((f.name, tname(h), default_text(f.default), notes.get(f.name, "")))
     for k, t, d, n in rows:

@@ -72,6 +72,9 @@ def run(
     resume: str | None = typer.Option(
         None, "--resume", help="Continue RUN (id, prefix, name, path) from last.pt."
     ),
+    baseline: str | None = typer.Option(
+        None, "--baseline", "-b", help="Baseline RUN for gates' baseline.* (config: baseline)."
+    ),
     print_config: bool = typer.Option(
         False, "--print-config", help="Print the resolved config and exit."
     ),
@@ -110,6 +113,7 @@ def run(
         )
     if keep_checkpoints:
         cfg["checkpoint"]["keep"] = True
+    base = _baseline(cfg, baseline, root)
     if print_config:
         from runlab._secrets import redact
         from runlab.tracking._config import to_yaml
@@ -123,7 +127,7 @@ def run(
     dev = resolve_device(device)
     data = None
     if not no_preflight or dry_run:
-        report, data = preflight(cfg, dev, seed_value)
+        report, data = preflight(cfg, dev, seed_value, base)
         if dry_run:
             _print_report(report, fmt)
             return
@@ -142,6 +146,7 @@ def run(
         quiet_stdout=fmt is TextOrJson.json,
         lineage={"parent": parent, "trial": trial},
         optuna_trial=optuna_trial,
+        baseline=base,
     )
     if fmt is TextOrJson.json:
         sys.stdout.write(
@@ -149,6 +154,8 @@ def run(
         )
     else:
         sys.stdout.write(f"{run_dir}\n")
+    if status == "stopped":
+        _explain_stop(run_dir)
     if EXIT_FOR_STATUS.get(status, 1):
         raise typer.Exit(EXIT_FOR_STATUS.get(status, 1))
 
@@ -166,6 +173,7 @@ def _train(
     quiet_stdout: bool = False,
     lineage: dict[str, Any] | None = None,
     optuna_trial: str | None = None,
+    baseline: Any = None,
 ) -> tuple[str, Path, str]:
     import runlab
     from runlab.tracking.run import Pruned, Run
@@ -186,13 +194,19 @@ def _train(
             overrides=overrides,
             **(lineage or {}),
         )
+    from runlab.monitor.alerts import Alerts
+
+    alerts = Alerts(cfg["alerts"], run)
+    if alerts.enabled:
+        run.on_end(alerts.run_ended)
+    watch = {"baseline": baseline, "alerts": alerts}
     try:
         with run:
             if cfg["loop"] == "episodic":
                 from runlab.train.episodic import fit_episodic
 
                 data = data or load_dataset(cfg["data"], cfg["task"], seed)
-                fit_episodic(cfg, run, data, device, seed, progress_to_stderr=quiet_stdout)
+                fit_episodic(cfg, run, data, device, seed, progress_to_stderr=quiet_stdout, **watch)
             elif cfg["loop"] != "supervised":
                 from runlab.config.validate import import_object
 
@@ -215,11 +229,15 @@ def _train(
                     resume=resume_dir is not None,
                     progress_to_stderr=quiet_stdout,
                     callbacks=callbacks,
+                    **watch,
                 )
     except Pruned as pruned:
         sys.stderr.write(f"runlab: {pruned}; run {run.id} ended pruned\n")
         return "pruned", run.dir, run.id
     except KeyboardInterrupt:
+        if run.stop_requested:  # `runlab stop` on a loop that does not poll: ended stopped
+            sys.stderr.write(f"runlab: stopped ({run.stop_reason}); run {run.id}\n")
+            return "stopped", run.dir, run.id
         sys.stderr.write(f"runlab: interrupted; run {run.id} stopped ({run.dir})\n")
         raise typer.Exit(130) from None
     except Exception as err:
@@ -229,6 +247,27 @@ def _train(
         )
         return "failed", run.dir, run.id
     return run.status.value, run.dir, run.id
+
+
+def _explain_stop(run_dir: Path) -> None:
+    from runlab.tracking.record import RunRecord
+
+    reason = RunRecord(run_dir).metrics.get("stop_reason")
+    if reason:
+        sys.stderr.write(f"runlab: run stopped: {reason} (last.pt saved; --resume continues)\n")
+
+
+def _baseline(cfg: dict[str, Any], ref: str | None, root: Path) -> Any:
+    """The baseline run (``--baseline`` wins over the config's ``baseline:``), recorded in the
+    config by id so the run says exactly which run it was compared with."""
+    ref = ref or cfg.get("baseline")
+    if not ref:
+        return None
+    from runlab.monitor.baseline import load_baseline
+
+    base = load_baseline(str(ref), root)
+    cfg["baseline"] = base.id
+    return base
 
 
 def _print_report(report: dict[str, Any], fmt: TextOrJson) -> None:
@@ -248,15 +287,26 @@ def check(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed."),
     fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+    baseline: str | None = typer.Option(
+        None, "--baseline", "-b", help="Baseline RUN for gates' baseline.*."
+    ),
+    root: Path | None = typer.Option(
+        None,
+        "--root",
+        "-r",
+        help="Runs root where the baseline is (default: $RUNLAB_ROOT or ./runs).",
+    ),
 ) -> None:
     """Validate a config and preflight it in seconds: data, model, 2 train batches, validation,
-    evaluators, checkpoint round trip. Writes no run directory."""
+    evaluators, gates, checkpoint round trip. Writes no run directory."""
     from runlab.config import load_config
+    from runlab.tracking.run import default_root
     from runlab.train.preflight import preflight
     from runlab.train.supervised import resolve_device
 
     cfg = load_config(config, list(overrides or []))
-    report, _ = preflight(cfg, resolve_device(device), _seed(seed, cfg))
+    base = _baseline(cfg, baseline, root or default_root())
+    report, _ = preflight(cfg, resolve_device(device), _seed(seed, cfg), base)
     _print_report(report, fmt)
 
 

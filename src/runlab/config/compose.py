@@ -148,7 +148,10 @@ def _explain(err: Exception, path: Path, config_dir: Path) -> ConfigError:
             f"to add a new key use +{key}=..."
         )
     if type(err).__name__ == "OverrideParseException":
-        return ConfigError(f"cannot parse override: {first}")
+        return ConfigError(
+            f"cannot parse override: {first}; quote a value with spaces or symbols, "
+            """e.g. 'gates.0.require="val.ic > 0"'"""
+        )
     if "Error parsing override" in text:
         detail = next((line.strip() for line in text.splitlines()[1:] if line.strip()), "")
         return ConfigError(f"{first.rstrip(':')}: {detail}" if detail else first)

@@ -133,6 +133,32 @@ class CheckpointConfig:
 
 
 @dataclass
+class GateConfig:
+    """A success criterion evaluated at epoch ends (see docs/monitoring.md)."""
+
+    require: str | None = None  # required: an expression, e.g. 'val.sharpe > baseline.val.sharpe'
+    name: str | None = None  # default: gate_<index>
+    at_epoch: int | None = None  # evaluate at this epoch ...
+    every_epoch: bool = False  # ... or at every epoch
+    on_fail: Literal["stop", "warn"] = "stop"  # stop: end the run `stopped`, last.pt saved
+
+
+AlertEvent = Literal["gate_failed", "finished", "failed", "stopped", "preempted", "pruned"]
+
+
+@dataclass
+class AlertsConfig:
+    """Run a command or POST to a webhook on gate failures and when the run ends."""
+
+    command: str | None = None  # a shell command; the alert as JSON on stdin, RUNLAB_* env vars
+    webhook: str | None = None  # an http(s) URL that receives the alert as a JSON POST
+    on: list[AlertEvent] = field(
+        default_factory=lambda: ["gate_failed", "finished", "failed", "stopped", "preempted"]
+    )
+    timeout: float = 10.0  # seconds; a slow or failing alert is a warning, never a crash
+
+
+@dataclass
 class RunlabConfig:
     data: DataConfig = field(default_factory=DataConfig)
     task: Task = "regression"
@@ -145,6 +171,9 @@ class RunlabConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
     episodic: EpisodicConfig = field(default_factory=EpisodicConfig)
+    gates: list[GateConfig] = field(default_factory=list)
+    baseline: str | None = None  # a run (id, prefix, name, path) for baseline.* and compare
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
 
 # Blocks where a `_target_` replaces the built-in choice: other keys are the target's kwargs.

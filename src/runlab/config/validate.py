@@ -29,6 +29,12 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
             "data.source is missing: give a .npz file, an import path 'pkg.mod:fn', a CSV or "
             "Parquet panel, or synthetic.regression|synthetic.classification|synthetic.panel"
         )
+    from runlab.monitor.gates import gates_from_config
+
+    gates_from_config(out)  # expressions parse and each gate says when it is due
+    webhook = out["alerts"]["webhook"]
+    if webhook and not str(webhook).startswith(("http://", "https://")):
+        raise ConfigError(f"alerts.webhook {webhook!r} must be an http:// or https:// URL")
     return out
 
 

@@ -276,6 +276,7 @@ def _run_in_process(
     """A trial in this process (``--in-process``): no interpreter or import cost, but GPU
     memory and any leaked state stay with the parent."""
     import runlab
+    from runlab.monitor.baseline import load_baseline
     from runlab.tracking.run import Pruned
     from runlab.train.data import load_dataset
     from runlab.train.fit import fit
@@ -288,6 +289,7 @@ def _run_in_process(
         if cfg["loop"] != "supervised":
             raise ConfigError("--in-process supports loop: supervised only")
         data = load_dataset(cfg["data"], cfg["task"], 42)
+        baseline = load_baseline(cfg["baseline"], root) if cfg["baseline"] else None
     except Exception as err:
         return JobResult(job.index, 2, status="failed", stderr_tail=f"runlab: error: {err}")
     run = runlab.Run(
@@ -315,6 +317,7 @@ def _run_in_process(
                 show_progress=False,
                 progress_to_stderr=True,
                 callbacks=[reporter],
+                baseline=baseline,
             )
     except Pruned:
         status = "pruned"

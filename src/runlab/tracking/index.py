@@ -103,6 +103,7 @@ class IndexedRun(dict[str, Any]):
     JSON only when asked for (so filtering 10,000 runs on status parses nothing)."""
 
     _JSON = ("tags", "metrics", "config")
+    heartbeat: dict[str, Any] | None = None  # read for live runs when their state is derived
 
     def __getitem__(self, key: str) -> Any:
         value = dict.__getitem__(self, key)
@@ -231,6 +232,21 @@ class RunIndex:
                 r["status"] = self._live_state(r).value
         return rows
 
+    def live_and_recent(self, recent: int, warnings: list[str] | None = None) -> list[IndexedRun]:
+        """Runs the index believes live (their state derived: running or crashed) and the
+        ``recent`` newest others, newest first: what ``runlab status`` shows."""
+        if not self.root.is_dir():
+            return []
+        live = ", ".join(f"'{s}'" for s in sorted(_LIVE))
+        with self._connection() as con:
+            self._reconcile(con, warnings)
+            return self._select(
+                con,
+                f"WHERE status IN ({live}) OR id IN (SELECT id FROM runs WHERE status NOT IN "
+                f"({live}) ORDER BY created DESC LIMIT ?) ORDER BY created DESC",
+                (recent,),
+            )
+
     def runs(self, warnings: list[str] | None = None) -> list[IndexedRun]:
         """Every run, reconciled with the directories; live runs' status derived (crashed)."""
         if not self.root.is_dir():
@@ -244,6 +260,7 @@ class RunIndex:
             beat = _io.read_json(self.root / row["path"] / "heartbeat.json")
         except (OSError, ValueError):
             beat = None
+        row.heartbeat = beat if isinstance(beat, dict) else None
         return derive_state(row["status"], row["host"], row["pid"], row["created"], beat)
 
     def query(

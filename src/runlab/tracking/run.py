@@ -28,6 +28,7 @@ from runlab.tracking.summary import Summary
 DEFAULT_ROOT = "runs"
 DEFAULT_HEARTBEAT_S = 5.0
 STEP_FLUSH_S = 1.0  # a kill -9 loses at most about this much of steps.jsonl
+STOP_FILE = "stop.json"  # `runlab stop` writes it; the run notices within half a second
 
 
 class Preempted(SystemExit):
@@ -88,7 +89,10 @@ class Run:
             heartbeat_interval or os.environ.get("RUNLAB_HEARTBEAT_S") or DEFAULT_HEARTBEAT_S
         )
         self.preempt_requested = False
-        self.cooperative_signals = False  # a trainer that polls preempt_requested sets this
+        self.stop_requested = False  # `runlab stop`, or a failed gate: end `stopped`
+        self.stop_reason: str | None = None
+        self.cooperative_signals = False  # a trainer that polls preempt/stop_requested sets this
+        self._end_hooks: list[Callable[[RunState], None]] = []
         self._capture_stdout = capture_stdout
         self._handle_signals = handle_signals
         self._use_index = index
@@ -155,6 +159,8 @@ class Run:
         except (OSError, ValueError):
             pass
         self.info.update(provenance_of_resume())
+        with contextlib.suppress(FileNotFoundError):
+            (path / STOP_FILE).unlink()  # a stop request ended the last session, not this one
         self._events = _io.JsonlAppender(path / "events.jsonl")
         self._scalars = ScalarsCsv(path / "scalars.csv")
         self._scalars.load()
@@ -252,6 +258,26 @@ class Run:
         """Call ``hook`` (save a checkpoint, say) before the run is marked ``preempted``."""
         self._preempt_hooks.append(hook)
 
+    def on_end(self, hook: Callable[[RunState], None]) -> None:
+        """Call ``hook(final_status)`` just before the final status is written (alerts use it);
+        a failing hook is an ``on_warning`` event, never a lost status."""
+        self._end_hooks.append(hook)
+
+    def request_stop(self, reason: str, by: str = "runlab") -> None:
+        """Ask the run to end ``stopped`` at the next step or epoch boundary (a trainer that
+        polls :attr:`stop_requested`), or at once by KeyboardInterrupt in a loop that does not."""
+        if self.stop_requested or self._finishing or self._ended:
+            return
+        self.stop_requested, self.stop_reason = True, reason
+        self.event("on_stop_request", reason=reason, by=by)
+        if (
+            not self.cooperative_signals
+            and threading.current_thread() is not threading.main_thread()
+        ):
+            import _thread
+
+            _thread.interrupt_main()
+
     def finish(
         self, status: RunState | str | None = None, exc: BaseException | None = None
     ) -> None:
@@ -262,7 +288,7 @@ class Run:
             True  # from here a SIGTERM is noted, never raised: the status gets written
         )
         final = RunState(status) if status is not None else self._status_for(exc)
-        if final is RunState.PREEMPTED:
+        if final is RunState.PREEMPTED or (final is RunState.STOPPED and self.preempt_requested):
             self._run_preempt_hooks()
         if final is RunState.PRUNED and exc is not None:
             self.event("on_pruned", message=str(exc))
@@ -274,9 +300,18 @@ class Run:
             }
             self.summary["error"] = error
             self.event("on_exception", **error)
+        if final is RunState.STOPPED and self.stop_reason:
+            self.summary.set_default_value("stop_reason", self.stop_reason)
+        for hook in self._end_hooks:
+            try:
+                hook(final)
+            except Exception as err:  # an alert that fails is a warning, never a lost status
+                self.event("on_warning", message=f"end hook failed: {err!r}")
         self._end(final)
 
     def _status_for(self, exc: BaseException | None) -> RunState:
+        if self.stop_requested and (exc is None or isinstance(exc, (Preempted, KeyboardInterrupt))):
+            return RunState.STOPPED
         if exc is None:
             return RunState.PREEMPTED if self.preempt_requested else RunState.FINISHED
         if isinstance(exc, Preempted):
@@ -338,6 +373,8 @@ class Run:
             return  # a second SIGTERM, or one while the run ends, must not interrupt the writes
         self.preempt_requested = True
         self.event("on_signal", signal="SIGTERM")
+        if (self.dir / STOP_FILE).exists():  # `runlab stop --now`: a stop, not a preemption
+            self._read_stop_file()
         if not self.cooperative_signals:
             raise Preempted()
 
@@ -378,6 +415,8 @@ class Run:
             self.summary.set_default_value("last_epoch", epoch)
         self.event("on_epoch_end", epoch=epoch, metrics=metrics, **extra)
         _io.atomic_write_json(self.dir / "metrics.json", self.summary.snapshot())
+        if self._status is RunState.RUNNING:
+            self._beat()  # status and watch see the epoch now, not at the next heartbeat
 
     def event(self, event: str, /, **fields: Any) -> None:
         """Append one event (``on_warning``, ``on_checkpoint``, ...) to events.jsonl, flushed
@@ -447,6 +486,8 @@ class Run:
         tick = min(0.5, self.heartbeat_interval)
         while not self._stop_beat.wait(tick):
             try:
+                if not self.stop_requested and (self.dir / STOP_FILE).exists():
+                    self._read_stop_file()
                 if self._steps is not None:
                     self._steps.flush_if_due()
                 if time.monotonic() - last_beat >= self.heartbeat_interval:
@@ -458,6 +499,14 @@ class Run:
                         _io.atomic_write_json(self.dir / "metrics.json", self.summary.snapshot())
             except Exception:  # the heartbeat must never take the run down (disk full, ...)
                 continue
+
+    def _read_stop_file(self) -> None:
+        try:
+            request = _io.read_json(self.dir / STOP_FILE)
+        except (OSError, ValueError):
+            request = {}
+        by = f"{request.get('user', '?')}@{request.get('host', '?')}"
+        self.request_stop(str(request.get("reason") or "runlab stop"), by=by)
 
     # ------------------------------------------------------------------ index
     def _update_index(self) -> None:

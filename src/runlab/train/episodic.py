@@ -188,7 +188,14 @@ def fit_episodic(
     seed: int,
     show_progress: bool = True,
     progress_to_stderr: bool = False,
+    callbacks: list[Any] | None = None,
+    baseline: Any = None,
+    alerts: Any = None,
 ) -> EpisodicTrainer:
+    """``callbacks``: called as ``cb(epoch, metrics)`` after each epoch, after the config's
+    gates and the diagnostics."""
+    from runlab.monitor.attach import watchers
+
     trainer = EpisodicTrainer(cfg, data, device, seed)
     e, epochs = cfg["episodic"], int(cfg["trainer"]["epochs"])
     steps = max(1, math.ceil(int(e["episodes_per_epoch"]) / int(e["batch_episodes"])))
@@ -202,6 +209,16 @@ def fit_episodic(
         run.event("on_warm_start", epochs=int(e["warm_start_epochs"]))
     monitor = cfg["trainer"]["monitor"]
     monitor = monitor if monitor != "val.loss" else "val.reward"  # a sensible default here
+    watch, _ = watchers(
+        cfg,
+        run,
+        monitor,
+        epochs,
+        baseline,
+        alerts,
+        lr=lambda: float(trainer.optimizer.param_groups[0]["lr"]),
+    )
+    callbacks = [*watch, *(callbacks or [])]
     best, best_epoch, seconds = None, None, 0.0
     last_rewards = torch.zeros(1)
     view = ProgressView(run, epochs, steps, enabled=show_progress, to_stderr=progress_to_stderr)
@@ -210,14 +227,18 @@ def fit_episodic(
             t0 = time.perf_counter()
             rewards, turnovers = [], []
             for i in range(steps):
-                if run.preempt_requested:
+                if run.preempt_requested or run.stop_requested:
                     trainer.save(run.checkpoint_path("last"), epoch, best)
-                    return trainer
+                    if not run.stop_requested:
+                        return trainer
+                    break
                 r, turn = trainer.step()
                 rewards.append(r)
                 turnovers.append(turn)
                 if view.live:
                     view.tick(epoch, i + 1)
+            if run.stop_requested and len(rewards) < steps:
+                break
             last_rewards = torch.cat(rewards).float().cpu()
             train_seconds = time.perf_counter() - t0
             seconds += train_seconds
@@ -242,6 +263,13 @@ def fit_episodic(
             )
             view.epoch(epoch_line(epoch, epochs, metrics, time.perf_counter() - t0))
             run.progress(epoch=epoch)
+            run.summary.update(
+                last_epoch=epoch, best_epoch=best_epoch, best=best, monitor=monitor, val=val
+            )
+            for callback in callbacks or []:
+                callback(epoch, metrics)
+            if run.stop_requested:
+                break
     finally:
         view.close()
     _finish(trainer, run, cfg, last_rewards, best, best_epoch, monitor, seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import math
 import os
 import shutil
 import time
@@ -35,9 +36,14 @@ def fit(
     show_progress: bool = True,
     progress_to_stderr: bool = False,
     callbacks: list[Any] | None = None,
+    baseline: Any = None,
+    alerts: Any = None,
 ) -> SupervisedTrainer:
-    """``callbacks``: called as ``cb(epoch, metrics)`` after each epoch is recorded; one may
-    raise :class:`runlab.tracking.run.Pruned` to stop the run (a study's pruner does)."""
+    """``callbacks``: called as ``cb(epoch, metrics)`` after each epoch is recorded, after the
+    config's gates and the diagnostics; one may raise :class:`runlab.tracking.run.Pruned` to
+    stop the run (a study's pruner does). ``baseline``: a runlab.monitor.Baseline for gates."""
+    from runlab.monitor.attach import watchers
+
     trainer = SupervisedTrainer(cfg, data, device, seed)
     for warning in trainer.warnings:
         run.event("on_warning", message=warning)
@@ -48,8 +54,20 @@ def fit(
         run.truncate_epochs(st.epoch)
         run.event("on_resume_checkpoint", epoch=st.epoch, batch=st.batch, step=st.step)
     run.cooperative_signals = True  # SIGTERM: finish the step, save last.pt, end preempted
-    trainer.pause_requested = lambda: run.preempt_requested
+    trainer.pause_requested = lambda: run.preempt_requested or run.stop_requested
     epochs = int(t["epochs"])
+    history = [r for r in _scalar_rows(run) if int(r["epoch"]) < st.epoch] if resume else None
+    watch, diagnostics = watchers(
+        cfg,
+        run,
+        trainer.monitor,
+        epochs,
+        baseline,
+        alerts,
+        lr=lambda: float(trainer.optimizer.param_groups[0]["lr"]),
+        history=history,
+    )
+    callbacks = [*watch, *(callbacks or [])]
     run.progress(total_epochs=epochs, total_steps=epochs * trainer.steps_per_epoch)
     run.update_info(device=str(device), parameters=_parameters(trainer.model))
     view = ProgressView(
@@ -59,7 +77,12 @@ def fit(
     def on_log_step(loss: torch.Tensor) -> None:
         value = float(loss.detach())  # the host sync, once per log_every steps
         lr = trainer.optimizer.param_groups[0]["lr"]
-        run.log({"loss": value, "lr": lr}, step=st.step)
+        record = {"loss": value, "lr": lr}
+        if trainer.grad_norm is not None:
+            record["grad_norm"] = norm = float(trainer.grad_norm)
+            if not math.isfinite(norm):
+                diagnostics.nonfinite_gradient(st.epoch, st.step, norm)
+        run.log(record, step=st.step)
         run.progress(epoch=st.epoch, step=(st.epoch - 1) * trainer.steps_per_epoch + st.batch)
         view.step(st.epoch, st.batch, value)
 
@@ -74,16 +97,21 @@ def fit(
             run.progress(epoch=epoch)
             skipped_before = st.skipped_steps
             loss_sum = trainer.train_batches()
-            if run.preempt_requested:
+            if run.preempt_requested or run.stop_requested:
                 trainer.save(last)
+                reason = "stopped" if run.stop_requested else "preempted"
                 run.event(
                     "on_checkpoint",
                     epoch=epoch,
                     batch=st.batch,
                     path="checkpoints/last.pt",
-                    reason="preempted",
+                    reason=reason,
                 )
-                return trainer
+                if reason == "preempted":
+                    return trainer  # resumed later: no summary, figures or test yet
+                break
+            if st.skipped_steps > skipped_before:
+                diagnostics.skipped_steps(epoch, st.skipped_steps)
             counted = max(1, trainer.steps_per_epoch - (st.skipped_steps - skipped_before))
             train_loss = float(loss_sum) / counted
             seconds = time.perf_counter() - t0
@@ -123,10 +151,14 @@ def fit(
                 last_epoch=epoch,
                 best_epoch=st.best_epoch,
                 best=st.best,
+                monitor=trainer.monitor,
+                val=metrics["val"],
             )
             view.epoch(epoch_line(epoch, epochs, metrics, epoch_time))
             for callback in callbacks or []:
                 callback(epoch, metrics)
+            if run.stop_requested:  # a gate failed, or `runlab stop` came during validation
+                break
             _step_epoch_scheduler(trainer, value)
             if es["patience"] is not None and st.stale_epochs >= int(es["patience"]):
                 stopped_early = True
@@ -136,6 +168,12 @@ def fit(
         view.close()
     _finish(trainer, run, best, stopped_early, train_seconds, samples, device)
     return trainer
+
+
+def _scalar_rows(run: Run) -> list[dict[str, Any]]:
+    from runlab.tracking._scalars import read_scalars
+
+    return read_scalars(run.dir / "scalars.csv")
 
 
 def _es_improved(trainer: SupervisedTrainer, es: dict[str, Any], value: float | None) -> bool:

@@ -42,15 +42,16 @@ def _stage(report: dict[str, Any], name: str, fn: Callable[[], T]) -> T:
 
 
 def preflight(
-    cfg: dict[str, Any], device: torch.device, seed: int
+    cfg: dict[str, Any], device: torch.device, seed: int, baseline: Any = None
 ) -> tuple[dict[str, Any], Dataset | None]:
-    """Run every stage; returns (report, the loaded dataset for the real run to reuse)."""
+    """Run every stage; returns (report, the loaded dataset for the real run to reuse).
+    ``baseline`` (a runlab.monitor.Baseline) lets the gates stage check ``baseline.*``."""
     from runlab.train.supervised import SupervisedTrainer
 
     report: dict[str, Any] = {"stages": {}, "device": str(device)}
     t0 = time.perf_counter()
     if cfg["loop"] == "episodic":
-        return _preflight_episodic(cfg, device, seed, report, t0)
+        return _preflight_episodic(cfg, device, seed, report, t0, baseline)
     if cfg["loop"] != "supervised":
         _stage(report, "loop", lambda: import_object(cfg["loop"], "loop"))
         report["seconds"] = round(time.perf_counter() - t0, 3)
@@ -61,6 +62,7 @@ def preflight(
     _stage(report, "train", lambda: float(trainer.train_batches(2)))
     val = _stage(report, "validate", lambda: _validate(trainer, cfg))
     report["validate"] = {k: v for k, v in val.items() if not k.startswith("_")}
+    _gates_stage(report, cfg, {"train.loss"} | {f"val.{k}" for k in report["validate"]}, baseline)
     _stage(report, "checkpoint", lambda: _checkpoint_round_trip(trainer))
     report["seconds"] = round(time.perf_counter() - t0, 3)
     return report, data
@@ -83,8 +85,25 @@ def _model_stage(report: dict[str, Any], build: Callable[[], T]) -> T:
     return trainer
 
 
+def _gates_stage(
+    report: dict[str, Any], cfg: dict[str, Any], produced: set[str], baseline: Any
+) -> None:
+    """Every metric a gate names is produced, and the baseline has what the gates use."""
+    from runlab.monitor.gates import check_gates, gates_from_config
+
+    gates = gates_from_config(cfg)
+    if gates:
+        epochs = int(cfg["trainer"]["epochs"])
+        _stage(report, "gates", lambda: check_gates(gates, produced, baseline, epochs))
+
+
 def _preflight_episodic(
-    cfg: dict[str, Any], device: torch.device, seed: int, report: dict[str, Any], t0: float
+    cfg: dict[str, Any],
+    device: torch.device,
+    seed: int,
+    report: dict[str, Any],
+    t0: float,
+    baseline: Any = None,
 ) -> tuple[dict[str, Any], Dataset]:
     from runlab.train.episodic import EpisodicTrainer
 
@@ -92,6 +111,8 @@ def _preflight_episodic(
     trainer = _model_stage(report, lambda: EpisodicTrainer(cfg, data, device, seed))
     _stage(report, "train", lambda: [trainer.step() for _ in range(2)])
     report["validate"] = _stage(report, "validate", lambda: trainer.evaluate("val"))
+    produced = {"train.loss", "train.reward", "train.turnover"}
+    _gates_stage(report, cfg, produced | {f"val.{k}" for k in report["validate"]}, baseline)
 
     def round_trip() -> None:
         with tempfile.TemporaryDirectory(prefix="runlab-preflight-") as tmp:

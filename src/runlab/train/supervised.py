@@ -114,6 +114,7 @@ class SupervisedTrainer:
         self.loss_fn = make_loss(self.task, t["loss"])
         self.tensors = {name: self._to_tensors(split) for name, split in data.splits.items()}
         self.batch_size = int(t["batch_size"])
+        self.log_every = int(t["log_every"])
         self.steps_per_epoch = math.ceil(self.tensors["train"].rows / self.batch_size)
         accumulate = int(t["accumulate"])
         total_steps = math.ceil(self.steps_per_epoch / accumulate) * int(t["epochs"])
@@ -242,17 +243,26 @@ class SupervisedTrainer:
     def _should_pause(self) -> bool:
         return bool(self.pause_requested is not None and self.pause_requested())
 
+    grad_norm: torch.Tensor | None = None  # at logged steps, on the device (read when logged)
+
     def _optimizer_step(self, clip: float | None) -> None:
+        logged = self.on_log_step is not None and (self.state.step + 1) % self.log_every == 0
+        norm = None
         if self.amp == "fp16":  # the GradScaler path: unscale, skip steps with inf grads
             if clip:
                 self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+                norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             if clip:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+                norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            elif logged:  # one norm per log_every steps, for the nonfinite_grad diagnostic
+                grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+                norm = torch.nn.utils.get_total_norm(grads) if grads else None
             self.optimizer.step()
+        if logged:
+            self.grad_norm = norm
         self.optimizer.zero_grad(set_to_none=True)
         self.state.step += 1
         if self.sched_per_step:

@@ -14,7 +14,7 @@ import traceback
 import typer
 
 from runlab._version import __version__
-from runlab.cli import finance, runs, sweep, train
+from runlab.cli import finance, monitor, report, runs, sweep, train
 from runlab.errors import RunlabError
 
 app = typer.Typer(
@@ -29,6 +29,8 @@ train.register(app)
 runs.register(app)
 finance.register(app)
 sweep.register(app)
+monitor.register(app)
+report.register(app)
 
 
 def _version(value: bool) -> None:

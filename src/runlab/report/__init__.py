@@ -1,0 +1,1 @@
+"""Runs side by side: compare tables with baseline deltas, config and metric diffs, exports."""

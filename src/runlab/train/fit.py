@@ -135,10 +135,14 @@ def fit(
                 }
             )
             st.epoch, st.batch, st.perm, st.loss_sum = epoch + 1, 0, None, None
+            lr_used = trainer.optimizer.param_groups[0]["lr"]
+            # the scheduler steps before last.pt is saved: a resume starts the next epoch with
+            # the learning rate it would have had (a gate or `runlab stop` can end any epoch)
+            _step_epoch_scheduler(trainer, value)
             _save_checkpoints(trainer, run, epoch, improved, last, best, cfg)
             epoch_time = time.perf_counter() - t0
             extra = {
-                "lr": trainer.optimizer.param_groups[0]["lr"],
+                "lr": lr_used,
                 "epoch_time_s": round(epoch_time, 4),
                 "samples_per_s": round(trainer.samples_per_epoch / max(seconds, 1e-9), 1),
             }
@@ -159,7 +163,6 @@ def fit(
                 callback(epoch, metrics)
             if run.stop_requested:  # a gate failed, or `runlab stop` came during validation
                 break
-            _step_epoch_scheduler(trainer, value)
             if es["patience"] is not None and st.stale_epochs >= int(es["patience"]):
                 stopped_early = True
                 run.event("on_early_stop", epoch=epoch, monitor=es_monitor, patience=es["patience"])

@@ -62,6 +62,7 @@ bench: $(VENV)/.bench
 	$(PY) benchmarks/bench_finance.py
 	$(PY) benchmarks/bench_episodic.py
 	$(PY) benchmarks/bench_tune.py
+	$(PY) benchmarks/bench_status.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

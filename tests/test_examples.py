@@ -34,3 +34,26 @@ def test_track_custom_loop_example(root: Path) -> None:
     assert (run_dir / "checkpoints" / "best.pt").is_file()
     assert record.metrics["best_epoch"] in (0, 1)
     assert "epoch 2/2" in record.stdout()
+
+
+def test_gated_example_against_its_baseline(cli, root: Path) -> None:
+    examples = REPO / "examples"
+    code, _, err = cli("run", examples / "ranking_panel.yaml", "trainer.epochs=3", "-o", root)
+    assert code == 0, err
+    code, _, err = cli(
+        "run",
+        examples / "gated.yaml",
+        "trainer.epochs=3",
+        "-o",
+        root,
+        "--baseline",
+        "ranking_panel",
+    )
+    assert code == 0, err
+    (record,) = runlab.load_runs(root, where='name == "gated"')
+    base = runlab.load_runs(root, where='name == "ranking_panel"')[0]
+    gates = {g["name"]: g for g in record.metrics["gates"]}
+    assert set(gates) == {"variance_restored", "beats_baseline", "no_divergence"}
+    assert all(g["status"] in ("passed", "failed") for g in gates.values())
+    base_ic = [r["rank_ic"] for r in base.scalars() if r["split"] == "val"][2]
+    assert gates["beats_baseline"]["values"]["baseline.val.rank_ic"] == base_ic

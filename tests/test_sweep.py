@@ -49,6 +49,12 @@ def test_sweep_runs_every_combination_in_parallel(cli, root: Path) -> None:
         assert runlab.RunRecord(root / r["run_id"]).config["optim"]["lr"] == float(r["optim.lr"])
     listed = runlab.load_runs(root, where=f'parent == "{result["sweep_id"]}"')
     assert len(listed) == 4
+    # watch --sweep finds the sweep's runs and, the sweep being done, returns at once
+    code, out, err = cli("watch", "--sweep", result["sweep_id"], "--root", root)
+    assert code == 0, err
+    assert sorted(line.split()[1] for line in out.splitlines() if line.startswith("╭─")) == sorted(
+        r["run_id"] for r in runs
+    )
 
 
 def test_resume_reruns_only_unfinished(cli, root: Path) -> None:

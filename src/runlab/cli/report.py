@@ -102,10 +102,16 @@ def _compare_cells(
     ident = row["id"] + (" (baseline)" if row["baseline"] else "")
     cells = [ident, row["name"], row["status"]]
     cells += [fmt_value(row["metrics"][m]) for m in metrics]
-    cells += [fmt_value(row["config"][k]) for k in config]
+    cells += [_config_cell(row["config"][k]) for k in config]
     if with_delta:
         cells += [_signed(row["delta"][m]) for m in metrics]
     return cells
+
+
+def _config_cell(value: Any) -> str:
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return f"[{len(value)} blocks]"  # gates: `runlab diff` shows them key by key
+    return fmt_value(value)
 
 
 def _signed(value: float | None) -> str:

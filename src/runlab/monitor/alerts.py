@@ -79,7 +79,7 @@ class Alerts:
         done = subprocess.run(
             command,
             shell=True,
-            input=json.dumps(payload),
+            input=json.dumps(payload) + "\n",
             text=True,
             env=env,
             capture_output=True,

@@ -37,8 +37,11 @@ def metric_values(record: RunRecord) -> dict[str, float]:
     return out
 
 
-def config_values(record: RunRecord) -> dict[str, Any]:
-    """The config flattened, lists of blocks included: ``gates.0.require``, ``optim.lr``."""
+def config_values(record: RunRecord, lists: bool = False) -> dict[str, Any]:
+    """The config flattened: ``optim.lr``; with ``lists``, lists of blocks too
+    (``gates.0.require``), else a list is one value."""
+    if not lists:
+        return {k.lstrip("."): v for k, v in flatten(record.config, "").items()}
     return _flatten_all(record.config, "")
 
 
@@ -103,8 +106,8 @@ def compare(
     configs = {r.id: config_values(r) for r in records}
     if metrics is None:
         found: set[str] = set().union(*(v.keys() for v in values.values())) if values else set()
-        if "val.loss" in found:
-            found.discard("val_loss")  # the same number twice in the summary
+        # `val_loss` beside `val.loss`: the same number twice in the summary
+        found -= {k.replace(".", "_", 1) for k in found if k.count(".") == 1}
         metrics = _order(found)
     keys = sorted(set().union(*(c.keys() for c in configs.values())) if configs else set())
     if not all_config:
@@ -136,7 +139,7 @@ def _lookup(record: RunRecord, key: str) -> Any:
 def diff(a: RunRecord, b: RunRecord) -> dict[str, list[dict[str, Any]]]:
     """``{"config": [{key, a, b}], "metrics": [{key, a, b, delta}], "run": [...]}``: only
     what differs (every metric is listed, with its delta)."""
-    ca, cb = config_values(a), config_values(b)
+    ca, cb = config_values(a, lists=True), config_values(b, lists=True)
     config = [
         {"key": k, "a": ca.get(k), "b": cb.get(k)}
         for k in sorted(ca.keys() | cb.keys())

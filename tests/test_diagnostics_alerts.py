@@ -169,3 +169,21 @@ def test_failing_alerts_are_warnings_not_failures(cli: Cli, root: Path) -> None:
 def test_bad_webhook_url_is_a_config_error(cli: Cli, root: Path) -> None:
     code, _, err = cli("check", QUICK, "alerts.webhook=ftp://x")
     assert code == 2 and "alerts.webhook" in err
+
+
+def test_a_failed_run_alerts_with_its_status(cli: Cli, root: Path, webhook: str) -> None:
+    code, out, _ = cli(
+        "run",
+        QUICK,
+        "data.n_samples=512",
+        "~model",
+        "+model._target_=tests.helpers.NaNAfter",
+        "+model.after=12",
+        f"alerts.webhook={webhook}",
+        "-o",
+        root,
+        "-f",
+        "json",
+    )
+    assert code == 1 and json.loads(out)["status"] == "failed"
+    assert [(a["event"], a["status"]) for a in _Hook.received] == [("failed", "failed")]

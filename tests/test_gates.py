@@ -230,3 +230,26 @@ def test_resume_after_a_gate_stop_matches_an_uninterrupted_run(
     a = torch.load(straight / "checkpoints" / "last.pt", weights_only=True)["model"]
     b = torch.load(gated / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_gates_in_the_episodic_loop(cli: Callable[..., tuple[int, str, str]], root: Path) -> None:
+    alloc = str(REPO / "examples" / "allocation.yaml")
+    code, _, err = cli("check", alloc, '+gates=[{at_epoch: 1, require: "val.rewrd > 0"}]')
+    assert code == 2 and "did you mean 'val.reward'" in err
+    code, out, err = cli(
+        "run",
+        alloc,
+        "trainer.epochs=3",
+        "episodic.episodes_per_epoch=128",
+        "-o",
+        root,
+        "-f",
+        "json",
+        '+gates=[{name: big, at_epoch: 2, require: "val.reward > 1e9"}]',
+    )
+    assert code == 0, err
+    record = runlab.RunRecord(run_dir(out))
+    assert record.state is runlab.RunState.STOPPED
+    assert [r["epoch"] for r in record.scalars() if r["split"] == "val"] == [1, 2]
+    assert record.metrics["gates"][0]["status"] == "failed"
+    assert (record.path / "checkpoints" / "last.pt").exists()

@@ -146,6 +146,12 @@ def test_in_process_trials(cli, root: Path) -> None:
     record = runlab.RunRecord(root / summary["trials"][0]["run_id"])
     assert record.info["parent"] == "study:inproc" and record.state is runlab.RunState.FINISHED
     assert record.info["params"] == summary["trials"][0]["params"]
+    # watch --study shows the study's runs and, the study being over, returns at once
+    code, out, err = cli("watch", "--study", "inproc", "--root", root, "--interval", "0.1")
+    assert code == 0, err
+    assert sorted(line.split()[1] for line in out.splitlines() if line.startswith("╭─")) == sorted(
+        t["run_id"] for t in summary["trials"]
+    )
     code, _, err = cli("tune", TUNE, "--in-process", "--jobs", "2", "-o", root)
     assert code == 2 and "--in-process runs one trial at a time" in err
 

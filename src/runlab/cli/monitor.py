@@ -119,9 +119,14 @@ def _selection(base: Path, runs: list[str], sweep: str | None, study: str | None
 
             raise RunNotFoundError(f"no study {study!r} under {base / 'studies'}")
         parent = f"study:{study}"
-        started = time.time()
-        # a study writes trials.jsonl when it ends
-        done = lambda: _mtime(folder / "trials.jsonl") >= started  # noqa: E731
+
+        def done() -> bool:  # a study writes trials.jsonl after its last trial has ended
+            from runlab.tracking._liveness import iso_to_epoch
+
+            rows, _ = RunIndex(base).query(expr)
+            ended = [iso_to_epoch(r["ended"]) or 0.0 for r in rows]
+            return _mtime(folder / "trials.jsonl") >= max(ended, default=0.0) - 1.0
+
     expr = parse(f"parent == {_quote(parent)}")
 
     def select() -> list[Path]:

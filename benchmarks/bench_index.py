@@ -76,28 +76,29 @@ def timed(cmd: list[str], repeats: int, env: dict[str, str] | None = None) -> li
     return out
 
 
-def mlflow_search(n: int, repeats: int, tmp: Path) -> list[float] | None:
+def mlflow_timed(tmp: Path, make: str, query: str, repeats: int) -> list[float] | None:
+    """Fill a SQLite MLflow store with the ``make`` script, then time the ``query`` script
+    as whole processes; both start with ``mlflow`` imported and the store set. None without
+    MLflow."""
     try:
         import mlflow  # noqa: F401
     except ImportError:
         return None
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    head = f"import mlflow\nmlflow.set_tracking_uri({uri!r})\n"
+    subprocess.run([sys.executable, "-c", head + make], check=True, stderr=subprocess.DEVNULL)
+    return timed([sys.executable, "-c", head + query], repeats)
+
+
+def mlflow_search(n: int, repeats: int, tmp: Path) -> list[float] | None:
     make = (
-        "import mlflow, sys\n"
-        f"mlflow.set_tracking_uri({uri!r})\n"
         f"for i in range({n}):\n"
         "    with mlflow.start_run(run_name=f'bench-{i % 50}'):\n"
         "        mlflow.log_params({'lr': 10 ** -(2 + i % 4), 'depth': 2 + i % 4})\n"
         "        mlflow.log_metrics({'train_loss': 1 / (i + 1), 'val_loss': (i % 97) / 97})\n"
     )
-    subprocess.run([sys.executable, "-c", make], check=True, stderr=subprocess.DEVNULL)
-    search = (
-        "import mlflow\n"
-        f"mlflow.set_tracking_uri({uri!r})\n"
-        "df = mlflow.search_runs(search_all_experiments=True, max_results=100000)\n"
-        "print(len(df))\n"
-    )
-    return timed([sys.executable, "-c", search], repeats)
+    query = "df = mlflow.search_runs(search_all_experiments=True, max_results=100000)\n"
+    return mlflow_timed(tmp, make, query, repeats)
 
 
 def row(label: str, times: list[float], target: str = "") -> str:

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_index import generate, row, timed
+from bench_index import generate, mlflow_timed, row, timed
 
 import runlab
 from runlab.monitor.baseline import Baseline
@@ -75,29 +75,19 @@ def gate_cost(tmp: Path, epochs: int) -> list[float]:
 
 
 def mlflow_active(n: int, repeats: int, tmp: Path) -> list[float] | None:
-    try:
-        import mlflow  # noqa: F401
-    except ImportError:
-        return None
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
     make = (
-        "import mlflow\n"
-        f"mlflow.set_tracking_uri({uri!r})\n"
         "c = mlflow.MlflowClient()\n"
         f"for i in range({n}):\n"
         "    r = c.create_run('0', run_name=f'bench-{i % 50}')\n"
         "    c.log_metric(r.info.run_id, 'val_loss', (i % 97) / 97)\n"
         "    if i >= 50: c.set_terminated(r.info.run_id)\n"
     )
-    subprocess.run([sys.executable, "-c", make], check=True, stderr=subprocess.DEVNULL)
     query = (
-        "import mlflow\n"
-        f"mlflow.set_tracking_uri({uri!r})\n"
         "df = mlflow.search_runs(search_all_experiments=True, "
         "filter_string=\"attributes.status = 'RUNNING'\")\n"
         "assert len(df) == 50, len(df)\n"
     )
-    return timed([sys.executable, "-c", query], repeats)
+    return mlflow_timed(tmp, make, query, repeats)
 
 
 def main() -> None:

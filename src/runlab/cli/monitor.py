@@ -161,10 +161,9 @@ def logs(
     path = record.path / "stdout.log"
     offset = 0
     if tail is not None:
-        text = record.stdout()
-        lines = text.splitlines(keepends=True)
+        offset = path.stat().st_size if path.exists() else 0  # follow from what was read
+        lines = record.stdout().splitlines(keepends=True)
         sys.stdout.write("".join(lines[-tail:] if tail else []))
-        offset = len(text.encode())
     else:
         offset = _copy_from(path, 0)
     while follow:

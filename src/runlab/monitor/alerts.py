@@ -30,9 +30,8 @@ class Alerts:
         self.send("gate_failed", gate=outcome)
 
     def run_ended(self, status: Any) -> None:
-        self.send(
-            str(getattr(status, "value", status)), status=str(getattr(status, "value", status))
-        )
+        value = str(getattr(status, "value", status))  # a RunState or its name
+        self.send(value, status=value)
 
     def send(self, event: str, **extra: Any) -> None:
         if not self.enabled or event not in self.on:

@@ -131,9 +131,7 @@ def compare(
 
 def _lookup(record: RunRecord, key: str) -> Any:
     """A metric named explicitly that is not a plain summary number (``metrics.x`` works too)."""
-    path = tuple(key.removeprefix("metrics.").split("."))
-    value = record.lookup(("metrics", *path))
-    return value
+    return record.lookup(("metrics", *key.removeprefix("metrics.").split(".")))
 
 
 def diff(a: RunRecord, b: RunRecord) -> dict[str, list[dict[str, Any]]]:

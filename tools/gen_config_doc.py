@@ -46,6 +46,14 @@ notes = {
  "baseline": "a run (id, prefix, name, path) for `baseline.*` in gates; `--baseline RUN` overrides; recorded as the run's id",
  "alerts.command": "shell command run with the alert as JSON on stdin and RUNLAB_ALERT_EVENT, RUNLAB_RUN_ID, RUNLAB_RUN_STATUS, RUNLAB_RUN_DIR, RUNLAB_GATE set",
  "alerts.webhook": "http(s) URL that receives the alert as a JSON POST", "alerts.on": "which events alert", "alerts.timeout": "seconds per attempt; a failure is an on_warning event",
+ "sinks": "mirror the run to these (docs/mirrors.md): tensorboard, wandb, mlflow, or `pkg.mod:SinkClass`; `--sink NAME` adds one",
+ "tensorboard.log_dir": "default: `<run dir>/tensorboard`; else `<log_dir>/<run id>`", "tensorboard.timeout": "seconds the run's end waits for this mirror",
+ "wandb.project": "default: $WANDB_PROJECT, else runlab", "wandb.entity": "default: $WANDB_ENTITY, else your W&B default", "wandb.group": "default: the run's sweep or study",
+ "wandb.tags": "added to the run's tags (as key=value)", "wandb.mode": "default: $WANDB_MODE, else online", "wandb.run_name": "default: the run's name",
+ "wandb.dir": "where `wandb/` goes; default: $WANDB_DIR, else the working directory", "wandb.artifacts": "files in the run's `runlab-run` artifact ([] for none)",
+ "wandb.timeout": "seconds the run's end waits for this mirror",
+ "mlflow.tracking_uri": "default: $MLFLOW_TRACKING_URI, else MLflow's default (sqlite:///mlflow.db)", "mlflow.experiment": "default: $MLFLOW_EXPERIMENT_NAME, else runlab",
+ "mlflow.artifact_location": "for an experiment runlab creates", "mlflow.artifacts": "files logged as artifacts ([] for none)", "mlflow.timeout": "seconds the run's end waits for this mirror",
  "task": "", "loop": "`supervised`, `episodic`, or `pkg.mod:fn` called as fn(cfg, run)", "evaluate": "metric families (regression, classification, ranking, portfolio); default: the task's own",
 }
 def esc(s):
@@ -80,7 +88,8 @@ for f in dataclasses.fields(RunlabConfig):
         rows.append((f.name, f"list of {item.__name__[:-6].lower()} blocks", "[]", notes.get(f.name, "")))
         walk(item, f.name + "[].", rows)
     else:
-        rows.append((f.name, tname(h), default_text(f.default), notes.get(f.name, "")))
+        d = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        rows.append((f.name, tname(h), default_text(d), notes.get(f.name, "")))
     for k, t, d, n in rows:
         out.append("| `%s` | %s | %s | %s |" % (k, esc(t), esc(d), n))
     out.append("")

@@ -14,7 +14,7 @@ import traceback
 import typer
 
 from runlab._version import __version__
-from runlab.cli import finance, monitor, report, runs, sweep, train
+from runlab.cli import finance, monitor, report, runs, sinks, sweep, train
 from runlab.errors import RunlabError
 
 app = typer.Typer(
@@ -31,6 +31,7 @@ finance.register(app)
 sweep.register(app)
 monitor.register(app)
 report.register(app)
+sinks.register(app)
 
 
 def _version(value: bool) -> None:

@@ -75,6 +75,12 @@ def run(
     baseline: str | None = typer.Option(
         None, "--baseline", "-b", help="Baseline RUN for gates' baseline.* (config: baseline)."
     ),
+    sink: list[str] | None = typer.Option(
+        None,
+        "--sink",
+        help="Mirror to tensorboard, wandb or mlflow (repeatable; config: sinks).",
+        show_default=False,
+    ),
     print_config: bool = typer.Option(
         False, "--print-config", help="Print the resolved config and exit."
     ),
@@ -113,6 +119,11 @@ def run(
         )
     if keep_checkpoints:
         cfg["checkpoint"]["keep"] = True
+    if sink:
+        from runlab.config.validate import check_sink_names
+
+        cfg["sinks"] = [*cfg["sinks"], *(s for s in sink if s not in cfg["sinks"])]
+        check_sink_names(cfg["sinks"], "--sink")
     base = _baseline(cfg, baseline, root)
     if print_config:
         from runlab._secrets import redact
@@ -180,8 +191,9 @@ def _train(
     from runlab.train.data import load_dataset
     from runlab.train.fit import fit
 
+    mirrors = {"sinks": cfg["sinks"], "sink_options": {s: cfg.get(s) or {} for s in cfg["sinks"]}}
     if resume_dir is not None:
-        run = Run.reopen(resume_dir)
+        run = Run.reopen(resume_dir, **mirrors)
         run.update_info(resume_overrides=overrides)
     else:
         name = run_name or Path(str(config)).stem
@@ -193,6 +205,7 @@ def _train(
             device=str(device),
             overrides=overrides,
             **(lineage or {}),
+            **mirrors,
         )
     from runlab.monitor.alerts import Alerts
 

@@ -158,6 +158,51 @@ class AlertsConfig:
     timeout: float = 10.0  # seconds; a slow or failing alert is a warning, never a crash
 
 
+ArtifactKind = Literal["config", "metrics", "scalars", "figures", "checkpoint"]
+ALL_ARTIFACTS: list[ArtifactKind] = ["config", "metrics", "scalars", "figures", "checkpoint"]
+
+
+@dataclass
+class TensorboardSinkConfig:
+    """Options of the tensorboard mirror (``sinks: [tensorboard]``)."""
+
+    log_dir: str | None = None  # default: <run dir>/tensorboard; else <log_dir>/<run id>
+    timeout: float = 60.0  # seconds the run's end waits for the mirror to catch up
+
+
+@dataclass
+class WandbSinkConfig:
+    """Options of the Weights & Biases mirror (``sinks: [wandb]``)."""
+
+    project: str | None = None  # default: $WANDB_PROJECT, else runlab
+    entity: str | None = None  # default: $WANDB_ENTITY, else your W&B default
+    group: str | None = None  # default: the sweep or study of the run
+    tags: list[str] = field(default_factory=list)  # added to the run's tags (key=value)
+    mode: Literal["online", "offline", "disabled"] | None = None  # default: $WANDB_MODE, online
+    run_name: str | None = None  # default: the run's name
+    dir: str | None = None  # where wandb/ goes; default: $WANDB_DIR, else the working directory
+    artifacts: list[ArtifactKind] = field(default_factory=lambda: list(ALL_ARTIFACTS))
+    timeout: float = 60.0  # seconds the run's end waits for the mirror to catch up
+
+
+@dataclass
+class MlflowSinkConfig:
+    """Options of the MLflow mirror (``sinks: [mlflow]``)."""
+
+    tracking_uri: str | None = None  # default: $MLFLOW_TRACKING_URI, else MLflow's default
+    experiment: str | None = None  # default: $MLFLOW_EXPERIMENT_NAME, else runlab
+    artifact_location: str | None = None  # for an experiment runlab creates
+    artifacts: list[ArtifactKind] = field(default_factory=lambda: list(ALL_ARTIFACTS))
+    timeout: float = 60.0  # seconds the run's end waits for the mirror to catch up
+
+
+SINK_CONFIGS: dict[str, type] = {
+    "tensorboard": TensorboardSinkConfig,
+    "wandb": WandbSinkConfig,
+    "mlflow": MlflowSinkConfig,
+}
+
+
 @dataclass
 class RunlabConfig:
     data: DataConfig = field(default_factory=DataConfig)
@@ -174,6 +219,10 @@ class RunlabConfig:
     gates: list[GateConfig] = field(default_factory=list)
     baseline: str | None = None  # a run (id, prefix, name, path) for baseline.* and compare
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    sinks: list[str] = field(default_factory=list)  # tensorboard, wandb, mlflow, pkg.mod:Sink
+    tensorboard: TensorboardSinkConfig = field(default_factory=TensorboardSinkConfig)
+    wandb: WandbSinkConfig = field(default_factory=WandbSinkConfig)
+    mlflow: MlflowSinkConfig = field(default_factory=MlflowSinkConfig)
 
 
 # Blocks where a `_target_` replaces the built-in choice: other keys are the target's kwargs.

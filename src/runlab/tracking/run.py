@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runlab._ids import make_run_id
 from runlab._provenance import provenance
@@ -24,6 +25,9 @@ from runlab.tracking._scalars import ScalarsCsv
 from runlab.tracking._stdout import StdoutCapture
 from runlab.tracking.state import RunState
 from runlab.tracking.summary import Summary
+
+if TYPE_CHECKING:
+    from runlab.sinks.mirror import Mirror
 
 DEFAULT_ROOT = "runs"
 DEFAULT_HEARTBEAT_S = 5.0
@@ -78,6 +82,8 @@ class Run:
         capture_stdout: bool = True,
         handle_signals: bool = True,
         index: bool = True,
+        sinks: Sequence[str] | None = None,
+        sink_options: Mapping[str, Mapping[str, Any]] | None = None,
         _existing: Path | None = None,
     ) -> None:
         self.root = Path(root) if root is not None else default_root()
@@ -110,6 +116,16 @@ class Run:
         self._steps: _io.JsonlAppender | None = None
         self._ended = False
         self._finishing = False
+        self._mirror: Mirror | None = None
+        if sinks:  # built (and checked) before the run directory exists: a bad sink makes none
+            from runlab.sinks.mirror import Mirror
+            from runlab.sinks.mirror import sink_options as options_in
+
+            options = sink_options
+            if options is None:  # the config's own wandb:/mlflow:/tensorboard: blocks
+                plain = self.config if isinstance(self.config, Mapping) else {}
+                options = {name: options_in(plain, name) for name in sinks}
+            self._mirror = Mirror.build(list(sinks), options, self._sink_warning)
 
         if _existing is not None:
             self._reopen(_existing)
@@ -209,6 +225,35 @@ class Run:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
+    def set_config(self, config: Any) -> None:
+        """Replace the run's config (an integration that learns it after start): config.yaml
+        is rewritten, redacted, and the index updated."""
+        self.config = to_plain(config)
+        _io.atomic_write_text(self.dir / "config.yaml", to_yaml(redact(self.config)))
+        self._update_index()
+
+    def _meta(self, resumed: bool) -> Any:
+        from runlab.sinks.base import RunMeta
+
+        config = redact(self.config)
+        return RunMeta(
+            id=self.id,
+            name=self.name,
+            dir=self.dir.resolve(),
+            config=config if isinstance(config, dict) else {"config": config},
+            tags=dict(self.tags),
+            parent=self.info.get("parent"),
+            created=self.info.get("created"),
+            resumed=resumed,
+        )
+
+    def _sink_warning(self, sink: str, message: str) -> None:
+        """A sink's one warning, from its own thread: an event, and a line on stderr."""
+        with contextlib.suppress(Exception):  # after the run's files are closed: nothing to do
+            self.event("on_warning", code="sink_failed", sink=sink, message=message)
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"runlab: warning: {message}\n")
+
     def update_info(self, **fields: Any) -> None:
         """Record facts known only after start (device, seed, ...) in run.json."""
         self.info.update(fields)
@@ -233,6 +278,8 @@ class Run:
             "on_resume" if resumed else "on_start", run_id=self.id, name=self.name, tags=self.tags
         )
         self._install_signal_handler()
+        if self._mirror is not None:
+            self._mirror.start(self._meta(resumed))
         self._beat()
         self._thread = threading.Thread(
             target=self._beat_loop, name="runlab-heartbeat", daemon=True
@@ -349,6 +396,11 @@ class Run:
         self._write_info()
         if self._steps is not None:
             self._steps.close()
+        if self._mirror is not None:
+            from runlab.sinks.base import Final
+
+            final = Final(status.value, self.summary.snapshot(), self.dir, ended)
+            self._mirror.finish(final)  # each sink waits at most its own timeout
         self._events.close()
         self._restore_signal_handler()
         if self._stdout is not None:
@@ -390,6 +442,10 @@ class Run:
         if steps is None:
             steps = self._steps = _io.JsonlAppender(self.dir / "steps.jsonl", STEP_FLUSH_S)
         steps.write(record)
+        if self._mirror is not None:
+            from runlab.sinks.base import StepRecord, numeric
+
+            self._mirror.put(StepRecord(step, record["time"], numeric(metrics)))
 
     def log_epoch(
         self,
@@ -414,6 +470,11 @@ class Run:
         if summarize:
             self.summary.set_default_value("last_epoch", epoch)
         self.event("on_epoch_end", epoch=epoch, metrics=metrics, **extra)
+        if self._mirror is not None:
+            from runlab.sinks.base import EpochRecord, numeric
+
+            per_split = {split: numeric(values) for split, values in metrics.items()}
+            self._mirror.put(EpochRecord(epoch, time.time(), per_split, numeric(extra)))
         _io.atomic_write_json(self.dir / "metrics.json", self.summary.snapshot())
         if self._status is RunState.RUNNING:
             self._beat()  # status and watch see the epoch now, not at the next heartbeat

@@ -1,0 +1,153 @@
+"""``runlab sync``: mirror ended runs afterwards, from their files alone, idempotently.
+
+The record stream is rebuilt from the run directory (steps.jsonl, scalars.csv, metrics.json,
+run.json) and fed to the same sink code as a live run. mirrors.json says which mirrors are
+complete: those are skipped while the sink still has them; an incomplete one (a sink that
+failed or fell behind during the run) is removed at the destination and written again, so
+syncing twice never duplicates anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from runlab.sinks.base import EpochRecord, Final, Record, RunMeta, Sink, numeric
+from runlab.sinks.mirror import build_sink, describe_error, entry, read_mirrors, record_mirrors
+from runlab.tracking._scalars import TAIL
+from runlab.tracking.record import RunRecord
+
+ENDED = {"finished", "failed", "stopped", "preempted", "pruned", "crashed"}
+
+
+@dataclass
+class SyncResult:
+    run_id: str
+    sink: str
+    outcome: str  # synced, replaced, already synced, skipped, failed
+    detail: str = ""
+
+
+def _epoch_time(created: str | None) -> float:
+    try:
+        return datetime.fromisoformat(str(created)).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def meta_of(record: RunRecord) -> RunMeta:
+    return RunMeta(
+        id=record.id,
+        name=record.name or "run",
+        dir=record.path.resolve(),
+        config=record.config,  # config.yaml is written redacted
+        tags=record.tags,
+        parent=record.parent,
+        created=record.info.get("created"),
+    )
+
+
+def records_of(record: RunRecord) -> Iterator[Record]:
+    """Step records (the last value of each step: a resumed run redoes some) and epoch records
+    from scalars.csv, whose lr/epoch_time_s/samples_per_s/max_memory_mib columns are extras."""
+    from runlab.sinks.base import StepRecord
+
+    steps: dict[int, dict[str, Any]] = {}
+    for row in record.steps():
+        if isinstance(row.get("step"), int):
+            steps[row["step"]] = row
+    for step in sorted(steps):
+        row = steps[step]
+        values = numeric({k: v for k, v in row.items() if k not in ("step", "time")})
+        if values:
+            yield StepRecord(step, float(row.get("time") or 0.0), values)
+    base = _epoch_time(record.info.get("created"))
+    times = {e.get("epoch"): float(e["time"]) for e in record.events("on_epoch_end") if "time" in e}
+    by_epoch: dict[int, list[dict[str, Any]]] = {}
+    for row in record.scalars():
+        if isinstance(row.get("epoch"), int):
+            by_epoch.setdefault(row["epoch"], []).append(row)
+    for epoch in sorted(by_epoch):
+        metrics: dict[str, dict[str, float]] = {}
+        extras: dict[str, float] = {}
+        for row in by_epoch[epoch]:
+            values = numeric({k: v for k, v in row.items() if k not in ("epoch", "split")})
+            values = {k: v for k, v in values.items() if not math.isnan(v) or k not in TAIL}
+            extras.update({k: v for k, v in values.items() if k in TAIL})
+            split = str(row.get("split") or "train")
+            metrics[split] = {k: v for k, v in values.items() if k not in TAIL}
+        yield EpochRecord(epoch, times.get(epoch, base + epoch), metrics, extras)
+
+
+def final_of(record: RunRecord) -> Final:
+    ended = record.info.get("ended")
+    return Final(
+        status=record.state.value,
+        summary=record.metrics,
+        run_dir=record.path,
+        ended=_epoch_time(ended) if ended else None,
+    )
+
+
+def sync_run(
+    record: RunRecord,
+    names: Sequence[str],
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    force: bool = False,
+) -> list[SyncResult]:
+    """Mirror one ended run to each sink in ``names``. Options: the run's own config blocks
+    (``wandb:``, ``mlflow:``, ``tensorboard:``) updated by ``overrides``."""
+    state = record.state.value
+    if state not in ENDED:
+        return [SyncResult(record.id, n, "skipped", f"run is {state}") for n in names]
+    meta = meta_of(record)
+    mirrors = read_mirrors(record.path)
+    results = []
+    for name in names:
+        options = dict(record.config.get(name) or {}) if name in record.config else {}
+        options.update((overrides or {}).get(name, {}))
+        sink = build_sink(name, options)
+        results.append(_sync_one(record, meta, sink, mirrors, force))
+    return results
+
+
+def _sync_one(
+    record: RunRecord, meta: RunMeta, sink: Sink, mirrors: list[dict[str, Any]], force: bool
+) -> SyncResult:
+    target = sink.target(meta)
+    previous = next(
+        (e for e in mirrors if e.get("sink") == sink.name and e.get("target") == target), None
+    )
+    try:
+        if previous and previous.get("complete") and not force and sink.exists(meta, previous):
+            return SyncResult(record.id, sink.name, "already synced", target)
+        sink.discard(meta)
+        sink.open(meta)
+        try:
+            batch: list[Record] = []
+            for item in records_of(record):
+                batch.append(item)
+                if len(batch) >= 5000:
+                    sink.write(batch)
+                    batch = []
+            sink.write(batch)
+            details = sink.close(final_of(record))
+        except BaseException:
+            sink.abort()
+            raise
+    except Exception as err:
+        return SyncResult(record.id, sink.name, "failed", describe_error(err))
+    record_mirrors(record.path, [entry(sink, meta, details, True, "sync")])
+    outcome = "replaced" if previous else "synced"
+    return SyncResult(record.id, sink.name, outcome, target)
+
+
+def run_dirs(path: Path) -> list[Path]:
+    """``path`` itself when it is a run directory, else the run directories under it."""
+    if (path / "run.json").is_file():
+        return [path]
+    return sorted(p.parent for p in path.glob("*/run.json"))

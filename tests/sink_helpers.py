@@ -1,0 +1,86 @@
+"""Real readers for what the sinks wrote, and two sinks of our own for the fault tests."""
+
+from __future__ import annotations
+
+import struct
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from runlab.sinks.base import Final, Record, RunMeta, Sink
+
+
+def wandb_records(offline_dir: Path) -> Iterator[tuple[str, Any]]:
+    """The records of a W&B offline run (``run-<id>.wandb``: W&B's LevelDB-log framing of
+    protobuf Records, the file `wandb sync` uploads), as (kind, record)."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    (path,) = offline_dir.glob("run-*.wandb")
+    data = path.read_bytes()
+    assert data[:4] == b":W&B", "not a W&B transaction log"
+    pos, block, buf = 7, 32768, b""
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:
+            pos += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if length == 0 and kind == 0:
+            pos += left
+            continue
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        buf = chunk if kind in (1, 2) else buf + chunk  # full/first start, middle/last append
+        if kind in (1, 4):
+            record = pb.Record()
+            record.ParseFromString(buf)
+            yield record.WhichOneof("record_type"), record
+
+
+def wandb_items(items: Any) -> dict[str, Any]:
+    import json
+
+    return {(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in items}
+
+
+def tensorboard_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "tensors": 0})
+    acc.Reload()
+    return {t: [(s.step, s.value) for s in acc.Scalars(t)] for t in acc.Tags()["scalars"]}
+
+
+class FlakySink(Sink):
+    """Writes fine, then raises on its second batch, as a server going away would."""
+
+    name = "flaky"
+
+    def open(self, meta: RunMeta) -> None:
+        self.batches = 0
+
+    def write(self, records: Sequence[Record]) -> None:
+        self.batches += 1
+        if self.batches >= 2:
+            raise ConnectionResetError("server went away")
+
+    def close(self, final: Final) -> dict[str, Any]:
+        return {}
+
+
+class StuckSink(Sink):
+    """Blocks in every write until released (or 30 s): a server that does not answer."""
+
+    name = "stuck"
+    release = threading.Event()
+    written = 0
+
+    def open(self, meta: RunMeta) -> None:
+        pass
+
+    def write(self, records: Sequence[Record]) -> None:
+        StuckSink.release.wait(30)
+        StuckSink.written += len(records)
+
+    def close(self, final: Final) -> dict[str, Any]:
+        return {}

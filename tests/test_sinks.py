@@ -1,0 +1,329 @@
+"""Mirrors to TensorBoard, W&B (offline) and MLflow (SQLite store), read back with each tool's
+own reader; faults with an unreachable server, a sink that raises, one that hangs, a missing
+package; ``runlab sync`` from files, twice."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import runlab
+from runlab.sinks.mirror import read_mirrors
+from runlab.tracking.record import RunRecord
+from tests.conftest import python_script, run_python
+from tests.sink_helpers import StuckSink, tensorboard_scalars, wandb_items, wandb_records
+
+pytest.importorskip("mlflow")
+pytest.importorskip("wandb")
+pytest.importorskip("tensorboard")
+
+CONFIG = {"lr": 0.01, "api_key": "s3cret", "model": {"hidden": [8, 4]}}
+
+
+@pytest.fixture
+def stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """W&B offline under tmp_path, an MLflow SQLite store whose artifacts stay in tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wb"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return {"uri": uri, "wandb": tmp_path / "wb" / "wandb"}
+
+
+def train(
+    root: Path, sinks: list[str], epochs: int = 3, config: Any = None, **options: Any
+) -> runlab.Run:
+    with runlab.start_run(
+        config or CONFIG, root=root, name="mirrored", tags={"team": "quant"}, sinks=sinks, **options
+    ) as run:
+        for epoch in range(epochs):
+            for i in range(4):
+                run.log({"loss": 1.0 / (epoch * 4 + i + 1), "note": "text is not a scalar"})
+            run.log_epoch(
+                epoch,
+                {"train": {"loss": 0.5 / (epoch + 1)}, "val": {"loss": 0.6 / (epoch + 1)}},
+                lr=0.01,
+            )
+        run.summary["best_val_loss"] = 0.2
+    return run
+
+
+def warnings(run_dir: Path) -> list[dict[str, Any]]:
+    return RunRecord(run_dir).events("on_warning")
+
+
+def mlflow_run(uri: str, run_id: str) -> Any:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("runlab")
+    runs = client.search_runs([experiment.experiment_id], f"tags.`runlab.run_id` = '{run_id}'")
+    return client, runs
+
+
+def test_live_mirror_to_all_three(root: Path, stores: dict[str, Any]) -> None:
+    run = train(root, ["tensorboard", "wandb", "mlflow"])
+    record = RunRecord(run.dir)
+    assert record.state.value == "finished"
+    assert warnings(run.dir) == []
+    expected_val = [(r["epoch"], r["loss"]) for r in record.scalars() if r["split"] == "val"]
+
+    # TensorBoard: event files in the run directory, read with tensorboard's EventAccumulator
+    scalars = tensorboard_scalars(run.dir / "tensorboard")
+    assert [(s, pytest.approx(v)) for s, v in scalars["val/loss"]] == expected_val
+    assert len(scalars["step/loss"]) == 12 and scalars["step/loss"][-1][0] == 11
+    assert [s for s, _ in scalars["epoch/lr"]] == [0, 1, 2]
+    assert scalars["summary/best_val_loss"][0][1] == pytest.approx(0.2)
+
+    # MLflow: one run, read back with MlflowClient
+    client, runs = mlflow_run(stores["uri"], run.id)
+    assert len(runs) == 1
+    ml = runs[0]
+    assert ml.info.status == "FINISHED" and ml.info.run_name == "mirrored"
+    assert ml.data.params["api_key"] == "***" and ml.data.params["model.hidden"] == "[8, 4]"
+    assert ml.data.tags["team"] == "quant" and ml.data.tags["runlab.status"] == "finished"
+    history = client.get_metric_history(ml.info.run_id, "val/loss")
+    assert [(m.step, pytest.approx(m.value)) for m in history] == expected_val
+    assert len(client.get_metric_history(ml.info.run_id, "step/loss")) == 12
+    assert ml.data.metrics["best_val_loss"] == pytest.approx(0.2)
+    artifacts = {a.path for a in client.list_artifacts(ml.info.run_id)}
+    assert {"config.yaml", "metrics.json", "scalars.csv"} <= artifacts
+
+    # W&B: the offline run directory `wandb sync` would upload
+    (offline,) = stores["wandb"].glob(f"offline-run-*-{run.id}")
+    kinds: dict[str, list[Any]] = {}
+    for kind, rec in wandb_records(offline):
+        kinds.setdefault(kind, []).append(rec)
+    (wrun,) = kinds["run"]
+    config = wandb_items(wrun.run.config.update)
+    assert config["api_key"] == "***" and config["model"] == {"hidden": [8, 4]}
+    assert wrun.run.run_id == run.id and "team=quant" in list(wrun.run.tags)
+    rows = [wandb_items(h.history.item) for h in kinds["history"]]
+    val = [(r["epoch"], pytest.approx(r["val/loss"])) for r in rows if "val/loss" in r]
+    assert val == expected_val
+    assert sum("step/loss" in r for r in rows) == 12
+    summary: dict[str, Any] = {}
+    for s in kinds["summary"]:
+        summary.update(wandb_items(s.summary.update))
+    assert summary["runlab/status"] == "finished" and summary["best_val_loss"] == 0.2
+    assert kinds["exit"][0].exit.exit_code == 0
+    (artifact,) = kinds["artifact"]
+    assert {m.path for m in artifact.artifact.manifest.contents} >= {"metrics.json", "config.yaml"}
+
+    entries = {e["sink"]: e for e in read_mirrors(run.dir)}
+    assert sorted(entries) == ["mlflow", "tensorboard", "wandb"]
+    assert all(e["complete"] and e["how"] == "live" for e in entries.values())
+    assert entries["mlflow"]["id"] == ml.info.run_id
+
+
+def test_run_cli_sink_flag_mirrors_the_trainer(
+    cli: Callable[..., Any], root: Path, stores: dict[str, Any]
+) -> None:
+    code, out, err = cli(
+        "run",
+        _example(),
+        "-o",
+        root,
+        "--sink",
+        "tensorboard",
+        "--sink",
+        "mlflow",
+        "trainer.epochs=2",
+    )
+    assert code == 0, err
+    run_dir = Path(out.strip().splitlines()[-1])
+    rows = RunRecord(run_dir).scalars()
+    scalars = tensorboard_scalars(run_dir / "tensorboard")
+    assert [s for s, _ in scalars["val/loss"]] == [r["epoch"] for r in rows if r["split"] == "val"]
+    assert [v for _, v in scalars["train/loss"]] == pytest.approx(
+        [r["loss"] for r in rows if r["split"] == "train"], rel=1e-6
+    )
+    client, (ml,) = mlflow_run(stores["uri"], run_dir.name)
+    assert ml.data.params["trainer.epochs"] == "2"
+    artifacts = {a.path for a in client.list_artifacts(ml.info.run_id, "checkpoints")}
+    assert artifacts == {"checkpoints/best.pt"}
+    assert RunRecord(run_dir).config["sinks"] == ["tensorboard", "mlflow"]
+
+
+def _example() -> str:
+    return str(Path(__file__).resolve().parents[1] / "examples" / "quickstart.yaml")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_mlflow_server_is_one_warning(root: Path, stores: dict[str, Any]) -> None:
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    run = train(root, ["mlflow", "tensorboard"], sink_options={"mlflow": {"tracking_uri": uri}})
+    assert RunRecord(run.dir).state.value == "finished"
+    (warning,) = warnings(run.dir)
+    assert warning["sink"] == "mlflow" and warning["code"] == "sink_failed"
+    assert (
+        "could not start" in warning["message"]
+        and f"cannot reach MLflow tracking server {uri}" in warning["message"]
+    )
+    assert f"runlab sync {run.id} --sink mlflow" in warning["message"]
+    assert [e["sink"] for e in read_mirrors(run.dir)] == ["tensorboard"]  # the other sink works
+
+
+def test_sink_raising_mid_run_is_switched_off(root: Path, stores: dict[str, Any]) -> None:
+    run = train(root, ["tests.sink_helpers:FlakySink", "tensorboard"], epochs=40)
+    assert RunRecord(run.dir).state.value == "finished"
+    (warning,) = warnings(run.dir)
+    assert warning["sink"] == "flaky"
+    assert "failed mid-run: ConnectionResetError: server went away" in warning["message"]
+    assert len(tensorboard_scalars(run.dir / "tensorboard")["val/loss"]) == 40
+
+
+def test_training_never_waits_on_a_hung_sink(root: Path, stores: dict[str, Any]) -> None:
+    StuckSink.release.clear()
+    StuckSink.written = 0
+    try:
+        run = train(
+            root,
+            ["tests.sink_helpers:StuckSink"],
+            epochs=5,
+            sink_options={"tests.sink_helpers:StuckSink": {"timeout": 0.5}},
+        )
+        assert StuckSink.written == 0  # the whole run was logged while the sink was stuck
+        assert RunRecord(run.dir).state.value == "finished"
+        (warning,) = warnings(run.dir)
+        assert "did not finish within 0.5 s" in warning["message"]
+        assert read_mirrors(run.dir) == []
+    finally:
+        StuckSink.release.set()
+
+
+def test_missing_package_names_the_extra(tmp_path: Path) -> None:
+    script = python_script(
+        tmp_path,
+        f"""
+        import sys
+        sys.modules["wandb"] = None  # as if not installed: `import wandb` raises ImportError
+        import runlab
+        with runlab.start_run({{}}, root={str(tmp_path / "runs")!r}, sinks=["wandb"]) as run:
+            run.log_epoch(0, {{"train": {{"loss": 1.0}}}})
+        print(run.dir)
+        """,
+    )
+    proc = run_python(script)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = Path(proc.stdout.strip().splitlines()[-1])
+    (warning,) = warnings(run_dir)
+    assert (
+        "the wandb sink needs the 'wandb' package: pip install 'runlab[wandb]'"
+        in warning["message"]
+    )
+    assert "runlab: warning: sink wandb off for this run" in proc.stderr
+    assert RunRecord(run_dir).state.value == "finished"
+
+
+def test_bad_sink_config_is_exit_2_without_a_run(cli: Callable[..., Any], root: Path) -> None:
+    for args, message in [
+        (["--sink", "tensorbord"], "unknown sink 'tensorbord' (did you mean 'tensorboard'?)"),
+        (["sinks=[wandb]", "wandb.mode=offlin"], "wandb.mode must be one of"),
+        (["sinks=[mlflow]", "+mlflow.uri=x"], "unknown key mlflow.uri"),
+        (["sinks=[tests.sink_helpers:Nope]"], "has no attribute 'Nope'"),
+    ]:
+        code, _, err = cli("run", _example(), "-o", root, *args)
+        assert code == 2, (args, err)
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not root.exists() or list(root.iterdir()) == []
+
+
+def test_sync_mirrors_from_files_once(
+    cli: Callable[..., Any], root: Path, stores: dict[str, Any]
+) -> None:
+    run = train(root, [])
+    sinks = ["--sink", "tensorboard", "--sink", "wandb", "--sink", "mlflow"]
+
+    def counts() -> tuple[int, int, int, int]:
+        client, runs = mlflow_run(stores["uri"], run.id)
+        history = client.get_metric_history(runs[0].info.run_id, "val/loss") if runs else []
+        events = len(list((run.dir / "tensorboard").glob("events.out.tfevents.*")))
+        offline = len(list(stores["wandb"].glob(f"offline-run-*-{run.id}")))
+        return len(runs), len(history), events, offline
+
+    code, out, err = cli("sync", root, *sinks, "-f", "json")
+    assert code == 0, err
+    assert [r["outcome"] for r in json.loads(out)] == ["synced"] * 3
+    assert counts() == (1, 3, 1, 1)
+    assert tensorboard_scalars(run.dir / "tensorboard")["val/loss"][-1][0] == 2
+
+    code, out, _ = cli("sync", run.id, "--root", root, *sinks, "-f", "json")
+    assert [r["outcome"] for r in json.loads(out)] == ["already synced"] * 3
+    assert counts() == (1, 3, 1, 1)
+
+    code, out, _ = cli("sync", root, *sinks, "--force", "-f", "json")
+    assert code == 0 and [r["outcome"] for r in json.loads(out)] == ["replaced"] * 3
+    assert counts() == (1, 3, 1, 1)
+
+    # deleted at the destination: the next sync mirrors it again
+    client, (ml,) = mlflow_run(stores["uri"], run.id)
+    client.delete_run(ml.info.run_id)
+    code, out, _ = cli("sync", root, "--sink", "mlflow", "-f", "json")
+    assert [r["outcome"] for r in json.loads(out)] == ["replaced"]
+    assert counts()[:2] == (1, 3)
+
+
+def test_sync_redoes_an_incomplete_mirror_and_skips_live_runs(
+    cli: Callable[..., Any], root: Path, stores: dict[str, Any]
+) -> None:
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    failed = train(root, ["mlflow"], config={**CONFIG, "mlflow": {"tracking_uri": uri}})
+    assert warnings(failed.dir)[0]["sink"] == "mlflow"  # the config's own block was used
+    code, out, _ = cli("sync", failed.id, "--root", root, "--sink", "mlflow", "-f", "json")
+    assert code == 1 and json.loads(out)[0]["outcome"] == "failed"  # the run's own (dead) URI
+    code, out, err = cli(
+        "sync",
+        failed.id,
+        "--root",
+        root,
+        "--sink",
+        "mlflow",
+        "--set",
+        f"mlflow.tracking_uri={stores['uri']}",
+        "-f",
+        "json",
+    )
+    assert code == 0, err
+    assert json.loads(out)[0]["outcome"] == "synced"
+    assert len(mlflow_run(stores["uri"], failed.id)[1]) == 1
+
+    live = runlab.start_run({}, root=root, name="live")
+    try:
+        code, out, _ = cli("sync", live.id, "--root", root, "--sink", "tensorboard", "-f", "json")
+        assert json.loads(out) == [
+            {
+                "run_id": live.id,
+                "sink": "tensorboard",
+                "outcome": "skipped",
+                "detail": "run is running",
+            }
+        ]
+    finally:
+        live.finish()
+    code, _, err = cli("sync", root, "--sink", "mlflow", "--set", "mlflow")
+    assert code == 2 and "expected SINK.KEY=VALUE" in err
+
+
+def test_importing_the_sinks_package_imports_no_tracker(tmp_path: Path) -> None:
+    script = python_script(
+        tmp_path,
+        """
+        import sys, runlab, runlab.sinks, runlab.sinks.mirror, runlab.sinks.replay
+        print(sorted(m for m in ("wandb", "mlflow", "tensorboard") if m in sys.modules))
+        """,
+    )
+    proc = run_python(script)
+    assert proc.stdout.strip() == "[]", proc.stderr

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import struct
-import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from runlab.sinks.base import Final, Record, RunMeta, Sink
+from runlab.sinks.base import EpochRecord, Final, Record, RunMeta, Sink
 
 
 def wandb_records(offline_dir: Path) -> Iterator[tuple[str, Any]]:
@@ -52,16 +52,16 @@ def tensorboard_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 class FlakySink(Sink):
-    """Writes fine, then raises on its second batch, as a server going away would."""
+    """Writes the first epoch, then raises, as a server going away mid-run would."""
 
     name = "flaky"
+    flush_every = 0.01
 
     def open(self, meta: RunMeta) -> None:
-        self.batches = 0
+        pass
 
     def write(self, records: Sequence[Record]) -> None:
-        self.batches += 1
-        if self.batches >= 2:
+        if any(isinstance(r, EpochRecord) and r.epoch >= 1 for r in records):
             raise ConnectionResetError("server went away")
 
     def close(self, final: Final) -> dict[str, Any]:
@@ -69,18 +69,16 @@ class FlakySink(Sink):
 
 
 class StuckSink(Sink):
-    """Blocks in every write until released (or 30 s): a server that does not answer."""
+    """Blocks in its first write for 60 s: a server that does not answer."""
 
     name = "stuck"
-    release = threading.Event()
-    written = 0
+    flush_every = 0.01
 
     def open(self, meta: RunMeta) -> None:
         pass
 
     def write(self, records: Sequence[Record]) -> None:
-        StuckSink.release.wait(30)
-        StuckSink.written += len(records)
+        time.sleep(60)
 
     def close(self, final: Final) -> dict[str, Any]:
         return {}

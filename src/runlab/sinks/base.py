@@ -65,6 +65,7 @@ class Sink:
     name: ClassVar[str] = "sink"
     keeps_artifacts: ClassVar[bool] = False
     extra: ClassVar[str] = ""  # the runlab extra that installs the sink's package
+    flush_every: ClassVar[float] = 1.0  # seconds between writes while the run trains
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = dict(options or {})

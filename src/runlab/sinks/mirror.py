@@ -13,7 +13,12 @@ that ``runlab sync`` knows what not to repeat.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import pickle
 import queue
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +32,7 @@ from runlab.tracking import _io
 
 MIRRORS_FILE = "mirrors.json"
 QUEUE_SIZE = 100_000  # records; a sink this far behind drops step records and says so
-BATCH = 5_000
+BATCH = 50_000  # records per write at most
 PREEMPTED_WAIT_S = 10.0
 
 Warn = Callable[[str, str], None]  # (sink name, message)
@@ -82,6 +87,7 @@ class _Worker:
         self.dropped = 0
         self.entry: dict[str, Any] | None = None
         self._final: Final | None = None
+        self._ended = threading.Event()
         self._thread = threading.Thread(
             target=self._main, name=f"runlab-sink-{sink.name}", daemon=True
         )
@@ -99,6 +105,7 @@ class _Worker:
 
     def end(self, final: Final) -> None:
         self._final = final
+        self._ended.set()
 
     def join(self, deadline: float) -> bool:
         self._thread.join(max(0.0, deadline - time.monotonic()))
@@ -122,20 +129,21 @@ class _Worker:
             self._fail("could not start", err)
             return
         while True:
-            try:
-                batch = [self.queue.get(timeout=0.05)]
-            except queue.Empty:
-                if self._final is not None and self.queue.empty():
-                    break
-                continue
+            # One write a second at most: a store that pays per call (MLflow's SQL) gets few,
+            # large batches, and its thread takes the GIL from the training loop rarely.
+            ended = self._ended.wait(self.sink.flush_every)
+            batch: list[Record] = []
             with contextlib.suppress(queue.Empty):
                 while len(batch) < BATCH:
                     batch.append(self.queue.get_nowait())
-            try:
-                self.sink.write(batch)
-            except BaseException as err:
-                self._fail("failed mid-run", err)
-                return
+            if batch:
+                try:
+                    self.sink.write(batch)
+                except BaseException as err:
+                    self._fail("failed mid-run", err)
+                    return
+            if ended and self.queue.empty():
+                break
         try:
             assert self._final is not None
             self.entry = self.sink.close(self._final)
@@ -167,8 +175,9 @@ class Mirror:
         for worker in self._workers:
             worker.put(record)
 
-    def finish(self, final: Final) -> None:
-        """Hand the end to every sink and wait for each at most its own timeout."""
+    def finish(self, final: Final, lost: int = 0) -> None:
+        """Hand the end to every sink and wait for each at most its own timeout. ``lost``:
+        records that never reached this process (its input was full)."""
         start = time.monotonic()
         for worker in self._workers:
             worker.end(final)
@@ -186,18 +195,117 @@ class Mirror:
                     f"(`runlab sync {self._meta.id} --sink {name}` redoes it)",
                 )
                 continue
-            if worker.dropped:
+            dropped = worker.dropped + lost
+            if dropped:
                 self._warn(
                     name,
-                    f"sink {name} fell behind and dropped {worker.dropped} records; its mirror is "
+                    f"sink {name} fell behind and dropped {dropped} records; its mirror is "
                     f"incomplete (`runlab sync {self._meta.id} --sink {name}` redoes it)",
                 )
             if worker.entry is not None:
-                entries.append(
-                    entry(worker.sink, self._meta, worker.entry, not worker.dropped, "live")
-                )
+                entries.append(entry(worker.sink, self._meta, worker.entry, not dropped, "live"))
         if entries:
             record_mirrors(self._meta.dir, entries)
+
+
+class MirrorProcess:
+    """The parent's side of a run's mirrors: the sinks run in a child process
+    (``python -m runlab.sinks.child``), so that neither their work nor their libraries' threads
+    take the GIL from the training loop. The training thread only puts records on a bounded
+    in-memory queue; a feeder thread sends them in batches over a pipe; a reader thread turns
+    the child's warnings into events. A child that misses the end's deadline is killed."""
+
+    def __init__(self, sinks: Sequence[Sink], warn: Warn) -> None:
+        self.sinks = list(sinks)
+        self._warn = warn
+        self._queue: queue.Queue[Any] = queue.Queue(QUEUE_SIZE)
+        self._lost = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def build(
+        cls, names: Sequence[str], options: Mapping[str, Mapping[str, Any]], warn: Warn
+    ) -> MirrorProcess:
+        return cls([build_sink(n, options.get(n)) for n in names], warn)
+
+    def start(self, meta: RunMeta) -> None:
+        self._meta = meta
+        read_fd, write_fd = os.pipe()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "runlab.sinks.child", str(write_fd)],
+                stdin=subprocess.PIPE,
+                pass_fds=(write_fd,),
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+                start_new_session=True,  # Ctrl-C and SIGTERM reach the run, which ends us
+            )
+        finally:
+            os.close(write_fd)
+        self._replies = os.fdopen(read_fd, "rb")
+        self._feeder = threading.Thread(target=self._feed, name="runlab-mirror-feed", daemon=True)
+        self._reader = threading.Thread(target=self._read, name="runlab-mirror-read", daemon=True)
+        self._queue.put_nowait(("start", self.sinks, meta))
+        self._feeder.start()
+        self._reader.start()
+
+    def put(self, record: Record) -> None:
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self._lost += 1
+
+    def _feed(self) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        pipe = self._proc.stdin
+        try:
+            while True:
+                item = self._queue.get()
+                if isinstance(item, tuple):  # start or final
+                    pickle.dump(item, pipe)
+                    pipe.flush()
+                    if item[0] == "final":
+                        return
+                    continue
+                batch = [item]
+                with contextlib.suppress(queue.Empty, IndexError):
+                    while len(batch) < BATCH and not isinstance(self._queue.queue[0], tuple):
+                        batch.append(self._queue.get_nowait())
+                pickle.dump(("records", batch), pipe)
+                pipe.flush()
+                time.sleep(0.2)  # a few large writes rather than one per record
+        except (OSError, ValueError):  # the child is gone; its warning says why
+            return
+
+    def _read(self) -> None:
+        for line in self._replies:
+            with contextlib.suppress(ValueError, KeyError):
+                reply = json.loads(line)
+                if reply["kind"] == "warn":
+                    self._warn(reply["sink"], reply["message"])
+
+    def finish(self, final: Final) -> None:
+        wait = max(s.timeout for s in self.sinks)
+        if final.status == "preempted":
+            wait = min(wait, PREEMPTED_WAIT_S)
+        item = ("final", final, self._lost)
+        try:
+            self._queue.put(item, timeout=wait)
+        except queue.Full:
+            self._lost += 1
+        assert self._proc is not None
+        try:
+            self._proc.wait(wait + 5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+            self._warn(
+                "mirror",
+                f"the mirror process did not finish within {wait + 5:g} s and was stopped; "
+                f"mirrors may be incomplete (`runlab sync {self._meta.id}` redoes them)",
+            )
+        self._reader.join(5)
+        with contextlib.suppress(OSError):
+            self._replies.close()
 
 
 def entry(

@@ -27,7 +27,7 @@ from runlab.tracking.state import RunState
 from runlab.tracking.summary import Summary
 
 if TYPE_CHECKING:
-    from runlab.sinks.mirror import Mirror
+    from runlab.sinks.mirror import MirrorProcess
 
 DEFAULT_ROOT = "runs"
 DEFAULT_HEARTBEAT_S = 5.0
@@ -116,16 +116,16 @@ class Run:
         self._steps: _io.JsonlAppender | None = None
         self._ended = False
         self._finishing = False
-        self._mirror: Mirror | None = None
+        self._mirror: MirrorProcess | None = None
         if sinks:  # built (and checked) before the run directory exists: a bad sink makes none
-            from runlab.sinks.mirror import Mirror
+            from runlab.sinks.mirror import MirrorProcess
             from runlab.sinks.mirror import sink_options as options_in
 
             options = sink_options
             if options is None:  # the config's own wandb:/mlflow:/tensorboard: blocks
                 plain = self.config if isinstance(self.config, Mapping) else {}
                 options = {name: options_in(plain, name) for name in sinks}
-            self._mirror = Mirror.build(list(sinks), options, self._sink_warning)
+            self._mirror = MirrorProcess.build(list(sinks), options, self._sink_warning)
 
         if _existing is not None:
             self._reopen(_existing)

@@ -63,6 +63,7 @@ bench: $(VENV)/.bench
 	$(PY) benchmarks/bench_episodic.py
 	$(PY) benchmarks/bench_tune.py
 	$(PY) benchmarks/bench_status.py
+	$(PY) benchmarks/bench_sinks.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ Ends when the parent does: on the final message, or at end of input.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -17,6 +18,8 @@ from typing import Any, BinaryIO
 
 
 def main(reply_fd: int, source: BinaryIO) -> None:
+    with contextlib.suppress(OSError):  # where cores are few, training gets them first
+        os.nice(10)
     replies = os.fdopen(reply_fd, "w", buffering=1, encoding="utf-8")
 
     def reply(**fields: Any) -> None:

@@ -1,4 +1,6 @@
-"""Mirrors of a live run: one thread and one bounded queue per sink.
+"""Mirrors of a live run: a child process (:class:`MirrorProcess`, measured: sink threads in
+the training process cost 13-18% of its throughput through the GIL), and in it one thread and
+one bounded queue per sink (:class:`Mirror`).
 
 The training thread only ever calls ``queue.put_nowait``: it never waits on a sink, whatever the
 sink does (an import that takes seconds, a server that does not answer, an exception). A sink

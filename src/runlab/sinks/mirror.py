@@ -161,12 +161,6 @@ class Mirror:
         self._warn = warn
         self._workers: list[_Worker] = []
 
-    @classmethod
-    def build(
-        cls, names: Sequence[str], options: Mapping[str, Mapping[str, Any]], warn: Warn
-    ) -> Mirror:
-        return cls([build_sink(n, options.get(n)) for n in names], warn)
-
     def start(self, meta: RunMeta) -> None:
         self._meta = meta
         self._workers = [_Worker(sink, meta, self._warn) for sink in self.sinks]

@@ -187,11 +187,16 @@ def _train(
     baseline: Any = None,
 ) -> tuple[str, Path, str]:
     import runlab
+    from runlab.sinks.mirror import sink_options
     from runlab.tracking.run import Pruned, Run
     from runlab.train.data import load_dataset
     from runlab.train.fit import fit
 
-    mirrors = {"sinks": cfg["sinks"], "sink_options": {s: cfg.get(s) or {} for s in cfg["sinks"]}}
+    # given explicitly: a resumed run's Run is built before it reads its config.yaml
+    mirrors = {
+        "sinks": cfg["sinks"],
+        "sink_options": {s: sink_options(cfg, s) for s in cfg["sinks"]},
+    }
     if resume_dir is not None:
         run = Run.reopen(resume_dir, **mirrors)
         run.update_info(resume_overrides=overrides)

@@ -302,8 +302,7 @@ def _run_in_process(
         trial=trial.number,
         capture_stdout=False,
         handle_signals=False,
-        sinks=cfg["sinks"],
-        sink_options={s: cfg.get(s) or {} for s in cfg["sinks"]},
+        sinks=cfg["sinks"],  # options: the config's own wandb:/mlflow:/tensorboard: blocks
     )
     run.update_info(params=trial.params)
     reporter = TrialReporter(trial, objectives[0], enabled=len(objectives) == 1)

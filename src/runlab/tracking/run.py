@@ -27,6 +27,7 @@ from runlab.tracking.state import RunState
 from runlab.tracking.summary import Summary
 
 if TYPE_CHECKING:
+    from runlab.sinks.base import RunMeta
     from runlab.sinks.mirror import MirrorProcess
 
 DEFAULT_ROOT = "runs"
@@ -232,7 +233,7 @@ class Run:
         _io.atomic_write_text(self.dir / "config.yaml", to_yaml(redact(self.config)))
         self._update_index()
 
-    def _meta(self, resumed: bool) -> Any:
+    def _meta(self, resumed: bool) -> RunMeta:
         from runlab.sinks.base import RunMeta
 
         config = redact(self.config)

@@ -55,6 +55,18 @@ def test_sweep_runs_every_combination_in_parallel(cli, root: Path) -> None:
     assert sorted(line.split()[1] for line in out.splitlines() if line.startswith("╭─")) == sorted(
         r["run_id"] for r in runs
     )
+    # the dashboard's sweep page: every combination, its params, its objective, the best
+    from runlab.web import data
+
+    listed = data.studies(root)
+    assert [(s["kind"], s["name"], s["trials"], s["complete"]) for s in listed] == [
+        ("sweep", result["sweep_id"], 4, 4)
+    ]
+    page = data.study_detail(root, "sweep", result["sweep_id"])
+    assert page["params"] == ["model.hidden", "optim.lr"] and page["objectives"] == ["val.loss"]
+    assert page["best"]["run_id"] == runs[0]["run_id"]
+    assert page["best"]["values"] == [pytest.approx(losses[0])]
+    assert {t["params"]["optim.lr"] for t in page["trials"]} == {0.001, 0.003}
 
 
 def test_resume_reruns_only_unfinished(cli, root: Path) -> None:

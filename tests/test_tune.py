@@ -34,6 +34,13 @@ def test_study_in_parallel_then_resumed(cli, root: Path) -> None:
     assert best_cfg["optim"]["lr"] == pytest.approx(best["params"]["optim.lr"])
     record = runlab.RunRecord(root / best["run_id"])
     assert record.info["parent"] == "study:tune" and record.info["trial"] == best["number"]
+    # the dashboard's study page: objective and direction from study.json, the same best
+    from runlab.web import data
+
+    page = data.study_detail(root, "study", "tune")
+    assert page["objectives"] == summary["objectives"] and page["direction"] == "minimize"
+    assert page["best"]["number"] == best["number"] and len(page["trials"]) == 4
+    assert page["params"] == sorted(best["params"])
     assert record.info["params"] == best["params"]
     again = tune(cli, root, TUNE, "--trials", "2", "--seed", "1")  # same name: same study
     assert len(again["trials"]) == 6 and (folder / "trials.jsonl").read_text().count("\n") == 6

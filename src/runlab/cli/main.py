@@ -14,7 +14,7 @@ import traceback
 import typer
 
 from runlab._version import __version__
-from runlab.cli import finance, monitor, report, runs, sinks, sweep, train
+from runlab.cli import finance, monitor, report, runs, sinks, sweep, train, ui
 from runlab.errors import RunlabError
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ sweep.register(app)
 monitor.register(app)
 report.register(app)
 sinks.register(app)
+ui.register(app)
 
 
 def _version(value: bool) -> None:

@@ -395,6 +395,9 @@ def _write_outputs(
             }
         )
     atomic_write_text(folder / "trials.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    directions = [d.name.lower() for d in study.directions]
+    info = {"study": study.study_name, "objectives": objectives, "directions": directions}
+    atomic_write_text(folder / "study.json", json.dumps(info, indent=2) + "\n")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     best = study.best_trials if complete else []
     summary: dict[str, Any] = {

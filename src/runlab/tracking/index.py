@@ -269,9 +269,11 @@ class RunIndex:
         sort: str | None = None,
         limit: int | None = None,
         warnings: list[str] | None = None,
+        offset: int = 0,
     ) -> tuple[list[IndexedRun], int]:
         """Runs matching ``where``, sorted (``-key`` descending; default newest first; runs
-        without the key last) and cut to ``limit``. Returns (rows, matches before the limit)."""
+        without the key last), from ``offset`` and cut to ``limit`` (a page). Returns (rows,
+        matches before the page was cut)."""
         key = sort or "-created"
         descending = key.startswith("-")
         path = tuple(key.lstrip("-+").split("."))
@@ -283,8 +285,8 @@ class RunIndex:
                 # The common `runlab ls`: let SQLite sort and cut; decode only what is shown.
                 total = con.execute("SELECT count(*) FROM runs").fetchone()[0]
                 order = f"ORDER BY {path[0]} IS NULL, {path[0]} {'DESC' if descending else 'ASC'}"
-                tail = f"{order} LIMIT ?" if limit else order
-                return self._select(con, tail, (limit,) if limit else ()), total
+                tail = f"{order} LIMIT ? OFFSET ?"
+                return self._select(con, tail, (limit or -1, offset)), total
             rows = self._select(con)
         if where is not None:
             rows = [r for r in rows if where.matches(r.lookup)]
@@ -292,7 +294,7 @@ class RunIndex:
         absent = [r for r in rows if r.lookup(path) is None]
         present.sort(key=lambda r: _sort_key(r.lookup(path)), reverse=descending)
         rows = present + absent
-        return (rows[:limit] if limit else rows), len(rows)
+        return rows[offset : offset + limit if limit else None], len(rows)
 
 
 # Plain columns SQLite can order by; `status` is not one: a live run's shown status is derived.

@@ -1,0 +1,172 @@
+"""The dashboard's FastAPI app: HTML pages and JSON read from a runs root.
+
+Read-only, except ``POST /api/runs/{id}/stop``, which needs the token in the
+``X-Runlab-Token`` header (a header, not a cookie, so another site cannot forge it). Bound to
+a non-loopback address (``private=False``), every API call needs the token: header, the
+``runlab_token`` cookie set when a page is opened with ``?token=``, or ``?token=`` itself.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from runlab.errors import ExpressionError, RunlabError, RunNotFoundError
+from runlab.web import data
+
+STATIC = Path(__file__).parent / "static"
+PAGES = {
+    "/": "runs.html",
+    "/compare": "compare.html",
+    "/studies": "studies.html",
+}
+TOKEN_HEADER = "x-runlab-token"
+TOKEN_COOKIE = "runlab_token"
+MAX_PAGE = 500
+
+
+def clean(value: Any) -> Any:
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value
+
+
+def _json(payload: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(clean(payload), status_code=status)
+
+
+def create_app(root: Path, token: str, loopback: bool = True) -> FastAPI:
+    """The app serving ``root``. ``loopback``: bound to 127.0.0.1/::1 only, so reads need no
+    token (the stop button still does)."""
+    app = FastAPI(title="runlab", docs_url=None, redoc_url=None, openapi_url=None)
+    root = Path(root)
+
+    def presented(request: Request) -> str:
+        return (
+            request.headers.get(TOKEN_HEADER)
+            or request.cookies.get(TOKEN_COOKIE)
+            or request.query_params.get("token")
+            or ""
+        )
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Response:
+        needs_token = not loopback and request.url.path.startswith("/api/")
+        if needs_token and not hmac.compare_digest(presented(request), token):
+            detail = "this dashboard needs its token: open the URL `runlab ui` printed"
+            return _json({"detail": detail}, 401)
+        response: Response = await call_next(request)
+        query_token = request.query_params.get("token")
+        if query_token and hmac.compare_digest(query_token, token):
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @app.exception_handler(ExpressionError)
+    async def bad_expression(request: Request, err: ExpressionError) -> JSONResponse:
+        return _json({"detail": str(err)}, 400)
+
+    @app.exception_handler(RunNotFoundError)
+    async def not_found(request: Request, err: RunNotFoundError) -> JSONResponse:
+        return _json({"detail": str(err)}, 404)
+
+    @app.exception_handler(RunlabError)
+    async def refused(request: Request, err: RunlabError) -> JSONResponse:
+        return _json({"detail": str(err)}, 409)
+
+    for route, page in PAGES.items():
+        app.add_api_route(route, _page(page), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/run/{run_id}", _page("run.html"), methods=["GET"])
+    app.add_api_route("/study/{kind}/{name}", _page("study.html"), methods=["GET"])
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/api/info")
+    def info(request: Request) -> JSONResponse:
+        return _json(
+            {
+                "root": str(root.resolve()),
+                "loopback": loopback,
+                "token_ok": hmac.compare_digest(presented(request), token),
+            }
+        )
+
+    @app.get("/api/runs")
+    def runs(
+        where: str | None = None, sort: str | None = None, offset: int = 0, limit: int = 50
+    ) -> JSONResponse:
+        limit = max(1, min(limit, MAX_PAGE))
+        return _json(data.runs_page(root, where, sort, max(0, offset), limit))
+
+    @app.get("/api/runs/{run_id}")
+    def run(run_id: str) -> JSONResponse:
+        return _json(data.run_detail(data.find_run(root, run_id)))
+
+    @app.get("/api/runs/{run_id}/series")
+    def series(run_id: str, points: int = 1000) -> JSONResponse:
+        points = max(10, min(points, 20_000))
+        return _json(data.series(data.find_run(root, run_id), points))
+
+    @app.get("/api/runs/{run_id}/stdout")
+    def stdout(run_id: str, lines: int = 200) -> JSONResponse:
+        record = data.find_run(root, run_id)
+        return _json({"text": data.stdout_tail(record, max(1, min(lines, 5000)))})
+
+    @app.get("/api/runs/{run_id}/backtests")
+    def backtests(run_id: str, points: int = 1000) -> JSONResponse:
+        return _json(data.backtests(data.find_run(root, run_id), max(10, min(points, 20_000))))
+
+    @app.get("/api/runs/{run_id}/files/{relative:path}")
+    def download(run_id: str, relative: str, inline: bool = False) -> FileResponse:
+        path = data.safe_file(data.find_run(root, run_id), relative)
+        disposition = "inline" if inline and path.suffix.lower() in data.FIGURES else "attachment"
+        kind = None if disposition == "inline" else "application/octet-stream"
+        return FileResponse(
+            path, media_type=kind, filename=path.name, content_disposition_type=disposition
+        )
+
+    @app.post("/api/runs/{run_id}/stop")
+    def stop(run_id: str, request: Request) -> JSONResponse:
+        given = request.headers.get(TOKEN_HEADER, "")
+        if not hmac.compare_digest(given, token):
+            return _json({"detail": "stopping a run needs the token that `runlab ui` printed"}, 403)
+        from runlab.monitor.stop import request_stop
+
+        message = request_stop(data.find_run(root, run_id), reason="runlab ui")
+        return _json({"detail": message})
+
+    @app.get("/api/compare")
+    def compare(ids: str, baseline: str | None = None) -> JSONResponse:
+        wanted = [i for i in ids.split(",") if i]
+        if not wanted:
+            return _json({"detail": "ids: give run ids separated by commas"}, 400)
+        return _json(data.compare_runs(root, wanted, baseline or None))
+
+    @app.get("/api/studies")
+    def studies() -> JSONResponse:
+        return _json(data.studies(root))
+
+    @app.get("/api/studies/{kind}/{name}")
+    def study(kind: str, name: str) -> JSONResponse:
+        return _json(data.study_detail(root, kind, name))
+
+    return app
+
+
+def _page(name: str) -> Any:
+    def page() -> FileResponse:
+        return FileResponse(STATIC / name, media_type="text/html")
+
+    page.__name__ = f"page_{name.split('.')[0]}"
+    return page

@@ -1,0 +1,399 @@
+"""What the dashboard shows, read from the runs root: plain dicts, ready to be JSON.
+
+Everything here reads files (and the SQLite index); nothing writes, unpickles or
+``torch.load``s. The web app (``runlab.web.app``) only routes requests to these functions.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeGuard
+
+from runlab.errors import RunNotFoundError
+from runlab.report.compare import HIDDEN_METRICS, _order, compare
+from runlab.tracking import _io
+from runlab.tracking.expr import parse
+from runlab.tracking.index import IndexedRun, RunIndex
+from runlab.tracking.record import RunRecord, flatten
+
+KEY_COLUMNS = 6  # metric and param columns on the runs page
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_EPOCH_AXES = ("epoch", "split")
+FIGURES = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp")
+
+
+# ---------------------------------------------------------------------------------- runs page
+def runs_page(
+    root: Path, where: str | None, sort: str | None, offset: int, limit: int
+) -> dict[str, Any]:
+    """One page of the runs table: rows, the total that matched, and the key metric and param
+    columns (the metrics most runs of the page have; the params that differ between them)."""
+    expr = parse(where) if where and where.strip() else None
+    warnings: list[str] = []
+    rows, total = RunIndex(root).query(expr, sort, limit, warnings, offset=offset)
+    metrics = [_numbers(r["metrics"]) for r in rows]
+    params = [{k.lstrip("."): v for k, v in flatten(r["config"], "").items()} for r in rows]
+    metric_keys = _key_metrics(metrics)
+    param_keys = _varying(params)
+    return {
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "metric_columns": metric_keys,
+        "param_columns": param_keys,
+        "rows": [
+            _row(r, {k: m.get(k) for k in metric_keys}, {k: p.get(k) for k in param_keys})
+            for r, m, p in zip(rows, metrics, params, strict=True)
+        ],
+        "warnings": warnings,
+    }
+
+
+def _row(run: IndexedRun, metrics: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    beat = run.heartbeat or {}
+    return {
+        "id": run["id"],
+        "name": run["name"],
+        "status": run["status"],
+        "tags": run["tags"],
+        "created": run["created"],
+        "duration": run["duration"],
+        "parent": run["parent"],
+        "trial": run["trial"],
+        "progress": beat.get("progress") if run["status"] == "running" else None,
+        "epoch": beat.get("epoch") if run["status"] == "running" else None,
+        "metrics": metrics,
+        "params": params,
+    }
+
+
+def _numbers(summary: Any) -> dict[str, float]:
+    out = {}
+    for key, value in flatten(summary if isinstance(summary, dict) else {}, "").items():
+        key = key.lstrip(".")
+        if key.split(".")[0] in HIDDEN_METRICS | {"gates", "error"} or isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)):
+            out[key] = value
+    return out
+
+
+def _key_metrics(metrics: list[dict[str, float]]) -> list[str]:
+    counts = Counter(k for m in metrics for k in m)
+    found = set(counts)
+    found -= {k.replace(".", "_", 1) for k in found if k.count(".") == 1}  # val_loss = val.loss
+    return _order(found)[:KEY_COLUMNS]
+
+
+def _varying(params: list[dict[str, Any]]) -> list[str]:
+    keys = sorted({k for p in params for k in p})
+    varying = [
+        k
+        for k in keys
+        if len({json.dumps(p.get(k), sort_keys=True, default=str) for p in params}) > 1
+    ]
+    return varying[:KEY_COLUMNS]
+
+
+# ------------------------------------------------------------------------------------ one run
+def find_run(root: Path, run_id: str) -> RunRecord:
+    """The run directory ``<root>/<run_id>``; ids are directory names, nothing else is looked
+    up (no paths, no ``..``)."""
+    if not _SAFE_ID.match(run_id) or not (root / run_id / "run.json").is_file():
+        raise RunNotFoundError(f"no run {run_id!r} under {root}")
+    return RunRecord(root / run_id)
+
+
+def run_detail(record: RunRecord) -> dict[str, Any]:
+    events = record.events()
+    metrics = record.metrics
+    return {
+        "id": record.id,
+        "name": record.name,
+        "status": record.state.value,
+        "info": record.info,
+        "heartbeat": record.heartbeat,
+        "config": record.config,
+        "overrides": record.overrides,
+        "metrics": metrics,
+        "summary": _numbers(metrics),
+        "gates": metrics.get("gates") or [],
+        "gate_events": [e for e in events if e.get("event") == "on_gate"],
+        "warnings": [e for e in events if e.get("event") in ("on_warning", "on_exception")],
+        "error": metrics.get("error"),
+        "figures": [f for f in list_files(record) if Path(f["path"]).suffix.lower() in FIGURES],
+        "files": list_files(record),
+        "backtests": sorted(p.parent.name for p in _backtest_files(record)),
+        "has_steps": (record.path / "steps.jsonl").is_file(),
+    }
+
+
+def list_files(record: RunRecord, limit: int = 1000) -> list[dict[str, Any]]:
+    """Files of the run directory (recursively, symlinks not followed), path and size."""
+    out = []
+    base = record.path
+    for folder, dirs, files in os.walk(base):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(folder) / name
+            if path.is_symlink():
+                continue
+            out.append({"path": path.relative_to(base).as_posix(), "size": path.stat().st_size})
+            if len(out) >= limit:
+                return out
+    return out
+
+
+def safe_file(record: RunRecord, relative: str) -> Path:
+    """``relative`` inside the run directory, or RunNotFoundError: no ``..``, no absolute
+    path, no symlink leading out, only regular files."""
+    missing = RunNotFoundError(f"no file {relative!r} in run {record.id}")
+    if not relative or "\x00" in relative or Path(relative).is_absolute():
+        raise missing
+    base = record.path.resolve()
+    candidate = (base / relative).resolve()
+    if not candidate.is_relative_to(base) or not candidate.is_file():
+        raise missing
+    return candidate
+
+
+def stdout_tail(record: RunRecord, lines: int = 200) -> str:
+    path = record.path / "stdout.log"
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 256 * 1024))
+            text = fh.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# ------------------------------------------------------------------------------------- series
+def series(record: RunRecord, points: int = 1000) -> dict[str, Any]:
+    """Charts of a run: ``epoch`` {metric: {split: [xs, ys]}} from scalars.csv and ``step``
+    {name: [xs, ys]} from steps.jsonl, each downsampled to about ``points``."""
+    from runlab.web.downsample import min_max_buckets
+
+    epoch: dict[str, dict[str, list[list[Any]]]] = {}
+    for row in record.scalars():
+        split = str(row.get("split") or "")
+        for key, value in row.items():
+            if key in _EPOCH_AXES or not _finite(value):
+                continue
+            xs, ys = epoch.setdefault(key, {}).setdefault(split, [[], []])
+            xs.append(row.get("epoch"))
+            ys.append(value)
+    steps: dict[str, list[list[Any]]] = {}
+    for key, (xs, ys) in _steps(record.path / "steps.jsonl").items():
+        kept = min_max_buckets(xs, ys, points)
+        steps[key] = [[p[0] for p in kept], [p[1] for p in kept]]
+    return {"epoch": epoch, "step": steps}
+
+
+def _finite(value: Any) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _steps(path: Path) -> dict[str, tuple[list[float], list[float]]]:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return {}
+    return _read_steps(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)  # a live run's page polls: re-read only when the file changed
+def _read_steps(path: str, mtime: int, size: int) -> dict[str, tuple[list[float], list[float]]]:
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    for record in _io.read_jsonl(Path(path)):
+        step = record.get("step")
+        if not _finite(step):
+            continue
+        for key, value in record.items():
+            if key in ("step", "time") or not _finite(value):
+                continue
+            xs, ys = out.setdefault(key, ([], []))
+            xs.append(step)
+            ys.append(value)
+    return out
+
+
+# ---------------------------------------------------------------------------------- backtests
+def _backtest_files(record: RunRecord) -> list[Path]:
+    return sorted((record.path / "artifacts" / "backtest").glob("*/equity.csv"))
+
+
+def backtests(record: RunRecord, points: int = 1000) -> dict[str, Any]:
+    """Equity curve and drawdown of each backtest split (artifacts/backtest/<split>/)."""
+    from runlab.web.downsample import min_max_buckets
+
+    out: dict[str, Any] = {}
+    for path in _backtest_files(record):
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        index = list(range(len(rows)))
+        dates = [next(iter(r.values()), "") for r in rows]
+        curves = {}
+        for column in ("equity", "drawdown"):
+            values = [_float(r.get(column)) for r in rows]
+            kept = min_max_buckets(index, values, points)
+            curves[column] = [[int(p[0]) for p in kept], [p[1] for p in kept]]
+        try:
+            summary = _io.read_json(path.parent / "metrics.json")
+        except (OSError, ValueError):
+            summary = {}
+        out[path.parent.name] = {"dates": dates, "metrics": summary, **curves}
+    return out
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------------------------ compare
+def compare_runs(root: Path, ids: list[str], baseline: str | None) -> dict[str, Any]:
+    records = [find_run(root, i) for i in ids]
+    base = find_run(root, baseline) if baseline else None
+    table = compare(records, base)
+    return {"metrics": table.metrics, "params": table.config, "rows": table.rows}
+
+
+# ------------------------------------------------------------------------- studies and sweeps
+def studies(root: Path) -> list[dict[str, Any]]:
+    """Optuna studies (``<root>/studies/<name>/trials.jsonl``) and grid sweeps
+    (``<root>/sweeps/<id>/sweep.json``), newest first."""
+    out = []
+    for path in sorted((root / "studies").glob("*/trials.jsonl")):
+        trials = _io.read_jsonl(path)
+        out.append(
+            {
+                "kind": "study",
+                "name": path.parent.name,
+                "trials": len(trials),
+                "complete": sum(t.get("state") == "COMPLETE" for t in trials),
+                "modified": path.stat().st_mtime,
+            }
+        )
+    for path in sorted((root / "sweeps").glob("*/sweep.json")):
+        try:
+            data = _io.read_json(path)
+        except (OSError, ValueError):
+            continue
+        combos = data.get("combinations") or []
+        out.append(
+            {
+                "kind": "sweep",
+                "name": data.get("id", path.parent.name),
+                "trials": len(combos),
+                "complete": sum(c.get("status") == "finished" for c in combos),
+                "modified": path.stat().st_mtime,
+            }
+        )
+    return sorted(out, key=lambda s: -s["modified"])
+
+
+def study_detail(root: Path, kind: str, name: str) -> dict[str, Any]:
+    """Trials of a study or sweep, each with params, objective value(s), state and run id."""
+    if not _SAFE_ID.match(name) or kind not in ("study", "sweep"):
+        raise RunNotFoundError(f"no {kind} {name!r} under {root}")
+    if kind == "study":
+        return _study(root, name)
+    return _sweep(root, name)
+
+
+def _study(root: Path, name: str) -> dict[str, Any]:
+    folder = root / "studies" / name
+    if not (folder / "trials.jsonl").is_file():
+        raise RunNotFoundError(f"no study {name!r} under {root / 'studies'}")
+    trials = [
+        {
+            "number": t.get("number"),
+            "state": t.get("state"),
+            "params": t.get("params") or {},
+            "values": t.get("values"),
+            "run_id": t.get("run_id"),
+            "duration": t.get("duration"),
+        }
+        for t in _io.read_jsonl(folder / "trials.jsonl")
+    ]
+    try:  # written by runlab tune since the dashboard came; older studies: minimize
+        info = _io.read_json(folder / "study.json")
+    except (OSError, ValueError):
+        info = {}
+    objectives = list(info.get("objectives") or ["objective"])
+    direction = (info.get("directions") or ["minimize"])[0]
+    return _with_best(name, "study", trials, objectives, direction)
+
+
+def _sweep(root: Path, name: str) -> dict[str, Any]:
+    path = root / "sweeps" / name / "sweep.json"
+    if not path.is_file():
+        raise RunNotFoundError(f"no sweep {name!r} under {root / 'sweeps'}")
+    data = _io.read_json(path)
+    objective = str(data.get("objective") or "best")
+    varying = set(data.get("varying") or [])
+    trials = []
+    for combo in data.get("combinations") or []:
+        run_id = combo.get("run_id")
+        value = None
+        if run_id and (root / run_id / "run.json").is_file():
+            value = RunRecord(root / run_id).lookup(("metrics", *objective.split(".")))
+        trials.append(
+            {
+                "number": combo.get("index"),
+                "state": str(combo.get("status", "")).upper(),
+                "params": {
+                    k: v
+                    for k, v in map(_split_override, combo.get("overrides") or [])
+                    if not varying or k in varying
+                },
+                "values": [value] if _finite(value) else None,
+                "run_id": run_id,
+                "duration": None,
+            }
+        )
+    return _with_best(name, "sweep", trials, [objective], data.get("direction", "minimize"))
+
+
+def _split_override(text: str) -> tuple[str, Any]:
+    key, _, value = text.partition("=")
+    try:
+        return key.lstrip("+~"), json.loads(value)
+    except ValueError:
+        return key.lstrip("+~"), value
+
+
+def _with_best(
+    name: str,
+    kind: str,
+    trials: list[dict[str, Any]],
+    objectives: list[str],
+    direction: str,
+) -> dict[str, Any]:
+    scored = [t for t in trials if t["values"] and _finite(t["values"][0])]
+    best = None
+    if scored:
+        pick = min if direction == "minimize" else max
+        best = pick(scored, key=lambda t: t["values"][0])
+    params = sorted({k for t in trials for k in t["params"]})
+    return {
+        "kind": kind,
+        "name": name,
+        "objectives": objectives,
+        "direction": direction,
+        "params": params,
+        "trials": trials,
+        "best": best,
+    }

@@ -6,6 +6,8 @@ PY     := $(BIN)/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 # CPU machines get the pinned CPU wheel; GPU users keep (or get) their own CUDA build.
 TORCH_CPU ?= torch==2.13.0
+# The dashboard's browser tests drive Debian's Chromium (apt-get install chromium chromium-driver).
+CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test test-slow lint typecheck bench clean help
 
@@ -46,7 +48,13 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest -m "not slow and not gpu and not browser" -q
+	@if [ -x "$(CHROMIUM)" ]; then \
+	  echo "browser tests: on (Chromium at $(CHROMIUM))"; \
+	  $(BIN)/pytest -m "not slow and not gpu" -q; \
+	else \
+	  echo "browser tests: SKIPPED, no Chromium at $(CHROMIUM) (apt-get install chromium chromium-driver)"; \
+	  $(BIN)/pytest -m "not slow and not gpu and not browser" -q; \
+	fi
 
 test-slow: $(VENV)/.dev
 	$(BIN)/pytest -q

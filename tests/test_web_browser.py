@@ -1,0 +1,216 @@
+"""The dashboard end to end in headless Chromium (Debian's /usr/bin/chromium, driven by
+Playwright): runs page, filter, a run's charts, compare, live updates, screenshots.
+
+Screenshots go to the test's temporary folder, or to $RUNLAB_SCREENSHOTS (the README's images
+are made with ``RUNLAB_SCREENSHOTS=docs/img pytest -m browser tests/test_web_browser.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import runlab
+from tests.web_helpers import make_run
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TOKEN = "browser-test-token-0123456789"
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM} (apt-get install chromium chromium-driver)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api")
+uvicorn = pytest.importorskip("uvicorn")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A runs root with three finished runs, served by uvicorn on a free port."""
+    from runlab.web.app import create_app
+
+    root = tmp_path_factory.mktemp("ui") / "runs"
+    runs = {
+        "small": make_run(root, "small-lr", 1e-4, [1.0, 0.85, 0.78, 0.74, 0.72]).id,
+        "big": make_run(root, "big-lr", 1e-2, [0.9, 0.5, 0.42, 0.4, 0.41]).id,
+        "mid": make_run(
+            root, "mid-lr", 1e-3, [0.95, 0.62, 0.55, 0.52, 0.5], capture_stdout=True
+        ).id,
+    }
+    from runlab.sweep.record import SweepRecord
+
+    lrs = {"small": 1e-4, "mid": 1e-3, "big": 1e-2}
+    sweep = SweepRecord.create(
+        root,
+        "lr-sweep",
+        "examples/quickstart.yaml",
+        [],
+        [[f"optim.lr={lrs[k]}", f"model.hidden=[{16 if k == 'big' else 32}]"] for k in lrs],
+        ["optim.lr", "model.hidden"],
+        "val_loss",
+        "minimize",
+    )
+    for index, key in enumerate(lrs):
+        sweep.record_result(index, runs[key], "finished")
+    runs["sweep"] = sweep.id
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(root, TOKEN), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started:
+        assert time.time() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield {"root": root, "url": f"http://127.0.0.1:{port}", "runs": runs}
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda err: errors.append(str(err)))
+    yield tab
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def shot(page: Any, name: str, tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("RUNLAB_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    assert path.stat().st_size > 5_000  # a rendered page, not a blank one
+    return path
+
+
+def canvas_has_ink(page: Any, selector: str) -> bool:
+    """Some pixel of the chart's canvas is drawn (not transparent)."""
+    return bool(
+        page.eval_on_selector(
+            selector,
+            """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                      for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) return true;
+                      return false; }""",
+        )
+    )
+
+
+def test_runs_page_filter_and_sort(page: Any, site: dict[str, Any], tmp_path: Path) -> None:
+    page.goto(site["url"] + "/?token=" + TOKEN)
+    page.wait_for_selector("#runs tbody tr")
+    assert page.locator("#runs tbody tr").count() == 3
+    assert "optim.lr" in page.inner_text("#runs thead")
+    assert "?token" not in page.url  # the token is kept in the tab, not in the address bar
+    shot(page, "runs", tmp_path)
+    page.fill("#where", "config.optim.lr >= 1e-3")
+    page.press("#where", "Enter")
+    page.wait_for_function("document.querySelectorAll('#runs tbody tr').length === 2")
+    assert "2 matching" in page.inner_text("#total")
+    page.click("th[data-key='metrics.val_loss']")  # ascending: the best run first
+    page.wait_for_function(
+        f"document.querySelector('#runs tbody tr').dataset.id === '{site['runs']['big']}'"
+    )
+    page.fill("#where", "metrics.val_loss <")
+    page.press("#where", "Enter")
+    page.wait_for_function("document.getElementById('error').textContent.length > 0")
+    assert "expression" in page.inner_text("#error").lower()
+
+
+def test_run_page_draws_charts(page: Any, site: dict[str, Any], tmp_path: Path) -> None:
+    page.goto(site["url"] + "/")
+    page.click(f"a[href='/run/{site['runs']['mid']}']")
+    page.wait_for_selector("[data-key='epoch:loss'] canvas")
+    assert canvas_has_ink(page, "[data-key='epoch:loss'] canvas")
+    assert canvas_has_ink(page, "[data-key='step:loss'] canvas")
+    legend = page.inner_text("[data-key='epoch:loss']")
+    assert "train" in legend and "val" in legend
+    page.wait_for_function("document.getElementById('stdout').textContent.length > 0")
+    assert "training mid-lr" in page.inner_text("#stdout")
+    assert page.locator("#figures img").count() == 1
+    assert page.eval_on_selector("#figures img", "img => img.naturalWidth") == 1
+    assert "predictions.csv" in page.inner_text("#files")
+    assert "optim" in page.inner_text("#config")
+    shot(page, "run", tmp_path)
+
+
+def test_compare_two_runs(page: Any, site: dict[str, Any], tmp_path: Path) -> None:
+    page.goto(site["url"] + "/")
+    page.wait_for_selector("#runs tbody tr")
+    page.check(f"input[data-id='{site['runs']['small']}']")
+    page.check(f"input[data-id='{site['runs']['big']}']")
+    page.click("#compare")
+    page.wait_for_url("**/compare?ids=*")
+    page.wait_for_selector("#overlay canvas")
+    assert canvas_has_ink(page, "#overlay canvas")
+    assert "optim.lr" in page.inner_text("#params")
+    assert "(baseline)" in page.inner_text("#metrics")
+    shot(page, "compare", tmp_path)
+
+
+def test_running_runs_update_without_a_reload(page: Any, site: dict[str, Any]) -> None:
+    run = runlab.start_run({"optim": {"lr": 0.5}}, root=site["root"], name="live-run")
+    try:
+        page.goto(site["url"] + "/")
+        row = f"#runs tbody tr[data-id='{run.id}']"
+        page.wait_for_selector(row)
+        assert "running" in page.inner_text(row)
+        page.evaluate("window.__same_page = true")
+        run.log_epoch(0, {"val": {"loss": 0.3}})
+    finally:
+        run.finish()
+    page.wait_for_function(
+        f"document.querySelector(\"{row}\").innerText.includes('finished')", timeout=15_000
+    )
+    assert page.evaluate("window.__same_page") is True  # no reload happened
+
+
+def test_sweep_page(page: Any, site: dict[str, Any], tmp_path: Path) -> None:
+    page.goto(site["url"] + "/studies")
+    page.click(f"a[href='/study/sweep/{site['runs']['sweep']}']")
+    page.wait_for_selector("#by-trial canvas")
+    assert canvas_has_ink(page, "#by-trial canvas")
+    assert canvas_has_ink(page, "#by-param canvas")
+    assert page.locator("[data-testid=parallel] polyline").count() == 3
+    assert site["runs"]["big"] in page.inner_text("#best")  # lowest val_loss
+    assert page.locator("#trials tbody tr").count() == 3
+    page.select_option("#param", "model.hidden")
+    page.wait_for_function(
+        "document.querySelector('#by-param .title').textContent.includes('hidden')"
+    )
+    # two trials share model.hidden=[32]: all three are still points on the chart
+    drawn = "document.getElementById('by-param')._chart.data[1].filter(v => v !== null).length"
+    assert page.evaluate(drawn) == 3
+    shot(page, "study", tmp_path)

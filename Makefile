@@ -72,6 +72,7 @@ bench: $(VENV)/.bench
 	$(PY) benchmarks/bench_tune.py
 	$(PY) benchmarks/bench_status.py
 	$(PY) benchmarks/bench_sinks.py
+	$(PY) benchmarks/bench_ui.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

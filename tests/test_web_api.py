@@ -24,6 +24,7 @@ from tests.web_helpers import make_run
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
+from runlab.cli.ui import is_loopback
 from runlab.web.app import create_app
 
 TOKEN = "test-token-0123456789abcdef"
@@ -293,6 +294,23 @@ def test_runlab_ui_serves_and_prints_its_url(runs: dict[str, Any]):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.5", False),
+        ("myhost.lan", False),
+    ],
+)
+def test_only_loopback_addresses_serve_without_the_token(host: str, loopback: bool):
+    assert is_loopback(host) is loopback
 
 
 def test_runlab_ui_bad_input_is_one_line_and_exit_2(cli: Any, runs: dict[str, Any], tmp_path: Path):

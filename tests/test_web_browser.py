@@ -214,3 +214,34 @@ def test_sweep_page(page: Any, site: dict[str, Any], tmp_path: Path) -> None:
     drawn = "document.getElementById('by-param')._chart.data[1].filter(v => v !== null).length"
     assert page.evaluate(drawn) == 3
     shot(page, "study", tmp_path)
+
+
+def test_stop_button_stops_a_running_run(page: Any, site: dict[str, Any]) -> None:
+    run = runlab.start_run({}, root=site["root"], name="to-stop")
+    run.cooperative_signals = True  # this test polls stop_requested itself
+    try:
+        page.on("dialog", lambda dialog: dialog.accept())  # the confirm, then the answer
+        page.goto(f"{site['url']}/run/{run.id}?token={TOKEN}")
+        page.wait_for_selector("#stop:not([hidden])")
+        page.click("#stop")
+        deadline = time.time() + 10
+        while not run.stop_requested and time.time() < deadline:
+            time.sleep(0.1)
+        assert run.stop_requested
+        assert (run.dir / "stop.json").is_file()
+    finally:
+        run.finish()
+
+
+def test_without_the_token_the_stop_button_is_refused(page: Any, site: dict[str, Any]) -> None:
+    run = runlab.start_run({}, root=site["root"], name="not-stopped")
+    run.cooperative_signals = True
+    try:
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.goto(f"{site['url']}/run/{run.id}")  # no ?token= in this tab
+        page.wait_for_selector("#stop:not([hidden])")
+        page.click("#stop")
+        page.wait_for_function("document.getElementById('error').textContent.includes('token')")
+        assert not (run.dir / "stop.json").exists()
+    finally:
+        run.finish()

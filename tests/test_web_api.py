@@ -186,6 +186,14 @@ def test_off_loopback_every_api_call_needs_the_token(runs: dict[str, Any]):
     assert TestClient(create_app(runs["root"], TOKEN)).get("/api/runs").status_code == 200
 
 
+def test_on_loopback_other_host_names_are_refused(runs: dict[str, Any]):
+    # DNS rebinding: evil.example resolving to 127.0.0.1 must not read the runs
+    app = create_app(runs["root"], TOKEN, hosts=frozenset({"127.0.0.1", "localhost", "::1"}))
+    assert TestClient(app, base_url="http://evil.example:8765").get("/api/runs").status_code == 421
+    assert TestClient(app, base_url="http://localhost:8765").get("/api/runs").status_code == 200
+    assert TestClient(app, base_url="http://[::1]:8765").get("/api/runs").status_code == 200
+
+
 def test_stop_needs_the_token_and_a_running_run(runs: dict[str, Any]):
     client = TestClient(create_app(runs["root"], TOKEN))
     with runlab.start_run({}, root=runs["root"], name="live") as live:

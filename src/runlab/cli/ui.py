@@ -56,7 +56,7 @@ def ui(
 
     require("fastapi", "ui", "runlab ui")
     uvicorn = require("uvicorn", "ui", "runlab ui")
-    from runlab.web.app import create_app
+    from runlab.web.app import LOOPBACK_NAMES, create_app
 
     base = _root_arg(root)
     if not base.is_dir():
@@ -75,7 +75,8 @@ def ui(
         sys.stdout.write("  bound beyond this machine: every request needs the token above\n")
     sys.stdout.write("  Ctrl-C to stop\n")
     sys.stdout.flush()
-    app = create_app(base, secret, loopback=loopback)
+    hosts = LOOPBACK_NAMES | {host} if loopback else None
+    app = create_app(base, secret, loopback=loopback, hosts=hosts)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -46,9 +46,16 @@ def _json(payload: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(clean(payload), status_code=status)
 
 
-def create_app(root: Path, token: str, loopback: bool = True) -> FastAPI:
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def create_app(
+    root: Path, token: str, loopback: bool = True, hosts: frozenset[str] | None = None
+) -> FastAPI:
     """The app serving ``root``. ``loopback``: bound to 127.0.0.1/::1 only, so reads need no
-    token (the stop button still does)."""
+    token (the stop button still does). ``hosts``: the Host names to answer (``runlab ui`` on
+    loopback passes the loopback names, so a web page whose DNS name points at 127.0.0.1,
+    DNS rebinding, gets nothing); None answers any."""
     app = FastAPI(title="runlab", docs_url=None, redoc_url=None, openapi_url=None)
     root = Path(root)
 
@@ -62,6 +69,8 @@ def create_app(root: Path, token: str, loopback: bool = True) -> FastAPI:
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
+        if hosts is not None and request.url.hostname not in hosts:
+            return _json({"detail": f"unknown host {request.url.hostname!r}"}, 421)
         needs_token = not loopback and request.url.path.startswith("/api/")
         if needs_token and not hmac.compare_digest(presented(request), token):
             detail = "this dashboard needs its token: open the URL `runlab ui` printed"

@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_index import WHERE, generate
+from bench_index import row as timed_row
 
 import runlab
 
@@ -130,10 +130,7 @@ def long_run(root: Path, steps: int) -> str:
 def row(label: str, times: list[float] | None, target: str = "") -> str:
     if times is None:
         return f"| {label}: skipped (not installed) | | | |"
-    return (
-        f"| {label} | {statistics.median(times) * 1000:.0f} | "
-        f"{min(times) * 1000:.0f}-{max(times) * 1000:.0f} | {target} |"
-    )
+    return timed_row(label, times, target)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 from collections.abc import Iterator, Sequence
@@ -63,6 +64,22 @@ class FlakySink(Sink):
     def write(self, records: Sequence[Record]) -> None:
         if any(isinstance(r, EpochRecord) and r.epoch >= 1 for r in records):
             raise ConnectionResetError("server went away")
+
+    def close(self, final: Final) -> dict[str, Any]:
+        return {}
+
+
+class EnvSink(Sink):
+    """Writes the mirror process's MLFLOW_DISABLE_TELEMETRY into the run dir, for the test."""
+
+    name = "env"
+
+    def open(self, meta: RunMeta) -> None:
+        value = os.environ.get("MLFLOW_DISABLE_TELEMETRY", "<unset>")
+        (meta.dir / "mirror-env.txt").write_text(value)
+
+    def write(self, records: Sequence[Record]) -> None:
+        pass
 
     def close(self, final: Final) -> dict[str, Any]:
         return {}

@@ -5,6 +5,7 @@ package; ``runlab sync`` from files, twice."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -184,6 +185,18 @@ def test_sink_raising_mid_run_is_switched_off(root: Path, stores: dict[str, Any]
     assert warning["sink"] == "flaky"
     assert "failed mid-run: ConnectionResetError: server went away" in warning["message"]
     assert len(tensorboard_scalars(run.dir / "tensorboard")["val/loss"]) == 40
+
+
+def test_the_mirror_process_turns_mlflow_telemetry_off_unless_told(
+    root: Path, stores: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_DISABLE_TELEMETRY", raising=False)
+    run = train(root, ["tests.sink_helpers:EnvSink"], epochs=1)
+    assert (run.dir / "mirror-env.txt").read_text() == "true"
+    assert "MLFLOW_DISABLE_TELEMETRY" not in os.environ  # the run's own process is untouched
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "false")  # the user's choice wins
+    run = train(root, ["tests.sink_helpers:EnvSink"], epochs=1)
+    assert (run.dir / "mirror-env.txt").read_text() == "false"
 
 
 def test_training_never_waits_on_a_hung_sink(root: Path, stores: dict[str, Any]) -> None:

@@ -55,7 +55,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             root, "mid-lr", 1e-3, [0.95, 0.62, 0.55, 0.52, 0.5], capture_stdout=True
         ).id,
     }
+    import numpy as np
+
+    from runlab.finance.backtest import backtest
     from runlab.sweep.record import SweepRecord
+
+    rng = np.random.default_rng(0)
+    result = backtest(rng.normal(size=(250, 10)), rng.normal(4e-4, 0.01, (250, 10)), scores=True)
+    result.write(root / runs["big"] / "artifacts" / "backtest" / "test", figures=False)
 
     lrs = {"small": 1e-4, "mid": 1e-3, "big": 1e-2}
     sweep = SweepRecord.create(
@@ -162,6 +169,7 @@ def test_run_page_draws_charts(page: Any, site: dict[str, Any], tmp_path: Path) 
     assert page.locator("#figures img").count() == 1
     assert page.eval_on_selector("#figures img", "img => img.naturalWidth") == 1
     assert "predictions.csv" in page.inner_text("#files")
+    assert page.locator("#backtests canvas").count() == 0  # this run has none
     assert "optim" in page.inner_text("#config")
     shot(page, "run", tmp_path)
 
@@ -245,3 +253,10 @@ def test_without_the_token_the_stop_button_is_refused(page: Any, site: dict[str,
         assert not (run.dir / "stop.json").exists()
     finally:
         run.finish()
+
+
+def test_backtest_equity_and_drawdown(page: Any, site: dict[str, Any]) -> None:
+    page.goto(f"{site['url']}/run/{site['runs']['big']}")
+    page.wait_for_selector("[data-key='bt:test:drawdown'] canvas")
+    assert canvas_has_ink(page, "[data-key='bt:test:equity'] canvas")
+    assert canvas_has_ink(page, "[data-key='bt:test:drawdown'] canvas")

@@ -20,6 +20,10 @@ from typing import Any, BinaryIO
 def main(reply_fd: int, source: BinaryIO) -> None:
     with contextlib.suppress(OSError):  # where cores are few, training gets them first
         os.nice(10)
+    # MLflow 3 sends usage telemetry from a thread of its own: not from inside a training job
+    # (it costs CPU next to the training and reaches for the network). The user's own setting
+    # wins; this process is ours, so the environment is ours to set.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     replies = os.fdopen(reply_fd, "w", buffering=1, encoding="utf-8")
 
     def reply(**fields: Any) -> None:

@@ -27,8 +27,13 @@ _FIRST = ("best", "best_epoch", "val_loss", "train_loss")
 
 def metric_values(record: RunRecord) -> dict[str, float]:
     """The numeric summary values of a run, flattened: ``val.sharpe``, ``test.loss``, ``best``."""
+    return summary_numbers(record.metrics)
+
+
+def summary_numbers(summary: Any) -> dict[str, float]:
+    """The numeric values of a summary (metrics.json) that measure the model, flattened."""
     out = {}
-    for key, value in flatten(record.metrics, "").items():
+    for key, value in flatten(summary if isinstance(summary, dict) else {}, "").items():
         key = key.lstrip(".")
         if key.split(".")[0] in HIDDEN_METRICS or isinstance(value, bool):
             continue
@@ -58,7 +63,7 @@ def _flatten_all(data: Any, prefix: str) -> dict[str, Any]:
     return out
 
 
-def _order(keys: set[str]) -> list[str]:
+def order_metrics(keys: set[str]) -> list[str]:
     def rank(k: str) -> tuple[int, str]:
         if k in _FIRST:
             return (0, f"{_FIRST.index(k)}")
@@ -70,7 +75,7 @@ def _order(keys: set[str]) -> list[str]:
     return sorted(keys, key=rank)
 
 
-def _same(values: list[Any]) -> bool:
+def all_same(values: list[Any]) -> bool:
     dumped = {json.dumps(v, sort_keys=True, default=str) for v in values}
     return len(dumped) <= 1
 
@@ -108,10 +113,10 @@ def compare(
         found: set[str] = set().union(*(v.keys() for v in values.values())) if values else set()
         # `val_loss` beside `val.loss`: the same number twice in the summary
         found -= {k.replace(".", "_", 1) for k in found if k.count(".") == 1}
-        metrics = _order(found)
+        metrics = order_metrics(found)
     keys = sorted(set().union(*(c.keys() for c in configs.values())) if configs else set())
     if not all_config:
-        keys = [k for k in keys if not _same([configs[r.id].get(k) for r in records])]
+        keys = [k for k in keys if not all_same([configs[r.id].get(k) for r in records])]
     out = Comparison(records, baseline, metrics, keys)
     base_values = values.get(baseline.id, {}) if baseline is not None else {}
     for r in records:
@@ -141,12 +146,12 @@ def diff(a: RunRecord, b: RunRecord) -> dict[str, list[dict[str, Any]]]:
     config = [
         {"key": k, "a": ca.get(k), "b": cb.get(k)}
         for k in sorted(ca.keys() | cb.keys())
-        if not _same([ca.get(k), cb.get(k)])
+        if not all_same([ca.get(k), cb.get(k)])
     ]
     ma, mb = metric_values(a), metric_values(b)
     metrics = [
         {"key": k, "a": ma.get(k), "b": mb.get(k), "delta": delta(mb.get(k), ma.get(k))}
-        for k in _order(ma.keys() | mb.keys())
+        for k in order_metrics(ma.keys() | mb.keys())
     ]
     facts = {
         "status": (a.state.value, b.state.value),
@@ -155,5 +160,5 @@ def diff(a: RunRecord, b: RunRecord) -> dict[str, list[dict[str, Any]]]:
         "device": (a.info.get("device"), b.info.get("device")),
         "overrides": (a.overrides, b.overrides),
     }
-    run = [{"key": k, "a": va, "b": vb} for k, (va, vb) in facts.items() if not _same([va, vb])]
+    run = [{"key": k, "a": va, "b": vb} for k, (va, vb) in facts.items() if not all_same([va, vb])]
     return {"run": run, "config": config, "metrics": metrics}

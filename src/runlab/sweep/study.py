@@ -261,6 +261,7 @@ def run_study(
             if "Study.stop" not in str(err):
                 raise
             stop["requested"] = True
+        _write_trials(study, folder, objectives)
 
     if in_process:
         for job in jobs_to_run():
@@ -371,11 +372,9 @@ def _failure_reason(result: JobResult, values: list[float | None] | None) -> str
     return lines[-1] if lines else f"exit code {result.returncode}"
 
 
-def _write_outputs(
-    study: Any, folder: Path, config: str, fixed: list[str], objectives: list[str], root: Path
-) -> dict[str, Any]:
-    import optuna
-
+def _write_trials(study: Any, folder: Path, objectives: list[str]) -> list[dict[str, Any]]:
+    """trials.jsonl and study.json, rewritten after every trial so that `runlab ui` and
+    readers see a study while it runs."""
     rows = []
     for t in study.trials:
         duration = (
@@ -398,6 +397,15 @@ def _write_outputs(
     directions = [d.name.lower() for d in study.directions]
     info = {"study": study.study_name, "objectives": objectives, "directions": directions}
     atomic_write_text(folder / "study.json", json.dumps(info, indent=2) + "\n")
+    return rows
+
+
+def _write_outputs(
+    study: Any, folder: Path, config: str, fixed: list[str], objectives: list[str], root: Path
+) -> dict[str, Any]:
+    import optuna
+
+    rows = _write_trials(study, folder, objectives)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     best = study.best_trials if complete else []
     summary: dict[str, Any] = {

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from runlab.errors import RunNotFoundError
-from runlab.report.compare import HIDDEN_METRICS, _order, compare
+from runlab.report.compare import all_same, compare, order_metrics, summary_numbers
 from runlab.tracking import _io
 from runlab.tracking.expr import parse
 from runlab.tracking.index import IndexedRun, RunIndex
@@ -38,7 +38,7 @@ def runs_page(
     expr = parse(where) if where and where.strip() else None
     warnings: list[str] = []
     rows, total = RunIndex(root).query(expr, sort, limit, warnings, offset=offset)
-    metrics = [_numbers(r["metrics"]) for r in rows]
+    metrics = [summary_numbers(r["metrics"]) for r in rows]
     params = [{k.lstrip("."): v for k, v in flatten(r["config"], "").items()} for r in rows]
     metric_keys = _key_metrics(metrics)
     param_keys = _varying(params)
@@ -74,32 +74,17 @@ def _row(run: IndexedRun, metrics: dict[str, Any], params: dict[str, Any]) -> di
     }
 
 
-def _numbers(summary: Any) -> dict[str, float]:
-    out = {}
-    for key, value in flatten(summary if isinstance(summary, dict) else {}, "").items():
-        key = key.lstrip(".")
-        if key.split(".")[0] in HIDDEN_METRICS | {"gates", "error"} or isinstance(value, bool):
-            continue
-        if isinstance(value, (int, float)):
-            out[key] = value
-    return out
-
-
 def _key_metrics(metrics: list[dict[str, float]]) -> list[str]:
+    """The metrics at least half the runs of the page have, in compare's order."""
     counts = Counter(k for m in metrics for k in m)
-    found = set(counts)
+    found = {k for k, n in counts.items() if n * 2 >= len(metrics)}
     found -= {k.replace(".", "_", 1) for k in found if k.count(".") == 1}  # val_loss = val.loss
-    return _order(found)[:KEY_COLUMNS]
+    return order_metrics(found)[:KEY_COLUMNS]
 
 
 def _varying(params: list[dict[str, Any]]) -> list[str]:
     keys = sorted({k for p in params for k in p})
-    varying = [
-        k
-        for k in keys
-        if len({json.dumps(p.get(k), sort_keys=True, default=str) for p in params}) > 1
-    ]
-    return varying[:KEY_COLUMNS]
+    return [k for k in keys if not all_same([p.get(k) for p in params])][:KEY_COLUMNS]
 
 
 # ------------------------------------------------------------------------------------ one run
@@ -114,6 +99,7 @@ def find_run(root: Path, run_id: str) -> RunRecord:
 def run_detail(record: RunRecord) -> dict[str, Any]:
     events = record.events()
     metrics = record.metrics
+    files = list_files(record)
     return {
         "id": record.id,
         "name": record.name,
@@ -123,13 +109,13 @@ def run_detail(record: RunRecord) -> dict[str, Any]:
         "config": record.config,
         "overrides": record.overrides,
         "metrics": metrics,
-        "summary": _numbers(metrics),
+        "summary": summary_numbers(metrics),
         "gates": metrics.get("gates") or [],
         "gate_events": [e for e in events if e.get("event") == "on_gate"],
         "warnings": [e for e in events if e.get("event") in ("on_warning", "on_exception")],
         "error": metrics.get("error"),
-        "figures": [f for f in list_files(record) if Path(f["path"]).suffix.lower() in FIGURES],
-        "files": list_files(record),
+        "figures": [f for f in files if Path(f["path"]).suffix.lower() in FIGURES],
+        "files": files,
         "backtests": sorted(p.parent.name for p in _backtest_files(record)),
         "has_steps": (record.path / "steps.jsonl").is_file(),
     }
@@ -295,7 +281,7 @@ def studies(root: Path) -> list[dict[str, Any]]:
         out.append(
             {
                 "kind": "sweep",
-                "name": data.get("id", path.parent.name),
+                "name": path.parent.name,
                 "trials": len(combos),
                 "complete": sum(c.get("status") == "finished" for c in combos),
                 "modified": path.stat().st_mtime,

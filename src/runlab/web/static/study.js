@@ -90,7 +90,7 @@
         h("td", {}, t.run_id ? h("a", { href: `/run/${encodeURIComponent(t.run_id)}` }, t.run_id) : "")))));
   }
 
-  (async () => {
+  (async function load() {
     try {
       const study = await api(`/api/studies/${encodeURIComponent(kind)}/${encodeURIComponent(name)}`);
       $("title").textContent = `${kind} ${study.name}`;
@@ -102,9 +102,12 @@
         : [h("div", { class: "muted" }, "no complete trial yet")]));
       const scored = study.trials.filter((t) => objective(t) !== null);
       table(study);
+      // a study still running: look again in 5 s (trials.jsonl is rewritten after each trial)
+      if (study.trials.some((t) => t.state === "RUNNING" || t.state === "PENDING")) setTimeout(load, 5000);
       if (!scored.length) return;
       byTrial(study, scored);
-      $("param").replaceChildren(...study.params.map((p) => h("option", { value: p }, p)));
+      const chosen = $("param").value;
+      $("param").replaceChildren(...study.params.map((p) => h("option", { value: p, selected: p === chosen }, p)));
       $("param").onchange = () => byParam(study, scored);
       if (study.params.length) byParam(study, scored);
       parallel(study, scored);

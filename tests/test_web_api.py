@@ -179,6 +179,7 @@ def test_off_loopback_every_api_call_needs_the_token(runs: dict[str, Any]):
     assert denied.status_code == 401 and "token" in denied.json()["detail"]
     assert client.get(f"/api/runs/{runs['a']}/files/run.json").status_code == 401
     assert client.get("/api/runs", headers={"X-Runlab-Token": "wrong"}).status_code == 401
+    assert client.get("/api/runs", params={"token": "jeton-été"}).status_code == 401
     assert client.get("/api/runs", headers={"X-Runlab-Token": TOKEN}).status_code == 200
     opened = client.get("/", params={"token": TOKEN})  # the printed URL sets a cookie
     assert opened.status_code == 200 and "runlab_token" in opened.headers["set-cookie"]

@@ -29,6 +29,7 @@ PAGES = {
 TOKEN_HEADER = "x-runlab-token"
 TOKEN_COOKIE = "runlab_token"
 MAX_PAGE = 500
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def clean(value: Any) -> Any:
@@ -46,7 +47,9 @@ def _json(payload: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(clean(payload), status_code=status)
 
 
-LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+def same_token(given: str, token: str) -> bool:
+    """Constant-time comparison; any text (compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(given.encode(), token.encode())
 
 
 def create_app(
@@ -72,12 +75,12 @@ def create_app(
         if hosts is not None and request.url.hostname not in hosts:
             return _json({"detail": f"unknown host {request.url.hostname!r}"}, 421)
         needs_token = not loopback and request.url.path.startswith("/api/")
-        if needs_token and not hmac.compare_digest(presented(request), token):
+        if needs_token and not same_token(presented(request), token):
             detail = "this dashboard needs its token: open the URL `runlab ui` printed"
             return _json({"detail": detail}, 401)
         response: Response = await call_next(request)
         query_token = request.query_params.get("token")
-        if query_token and hmac.compare_digest(query_token, token):
+        if query_token and same_token(query_token, token):
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -107,7 +110,7 @@ def create_app(
             {
                 "root": str(root.resolve()),
                 "loopback": loopback,
-                "token_ok": hmac.compare_digest(presented(request), token),
+                "token_ok": same_token(presented(request), token),
             }
         )
 
@@ -148,7 +151,7 @@ def create_app(
     @app.post("/api/runs/{run_id}/stop")
     def stop(run_id: str, request: Request) -> JSONResponse:
         given = request.headers.get(TOKEN_HEADER, "")
-        if not hmac.compare_digest(given, token):
+        if not same_token(given, token):
             return _json({"detail": "stopping a run needs the token that `runlab ui` printed"}, 403)
         from runlab.monitor.stop import request_stop
 

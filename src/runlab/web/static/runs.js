@@ -34,6 +34,7 @@
 
   function render(page) {
     $("total").textContent = `${page.total} matching`;
+    $("warnings").textContent = page.warnings.join("; ");  // run directories the index skipped
     const thead = $("runs").querySelector("thead");
     thead.replaceChildren(h("tr", {},
       h("th", {}, ""), header("status", "status"), header("name", "name"), h("th", {}, "tags"),

@@ -72,6 +72,14 @@ def test_runs_sort_by_metric_filter_and_paging(client: TestClient, runs: dict[st
     assert [r["name"] for r in filtered_page["rows"]] == ["mid-lr", "small-lr"]
 
 
+def test_a_damaged_run_directory_is_named_not_fatal(client: TestClient, runs: dict[str, Any]):
+    broken = runs["root"] / "20261122-000000-broken-0000"
+    broken.mkdir()
+    (broken / "run.json").write_text("{not json")
+    page = client.get("/api/runs").json()
+    assert page["total"] == 3 and any("broken" in w for w in page["warnings"])
+
+
 def test_a_bad_filter_is_a_400_naming_the_problem(client: TestClient):
     response = client.get("/api/runs", params={"where": "metrics.val_loss <"})
     assert response.status_code == 400

@@ -148,7 +148,7 @@ def test_runs_page_filter_and_sort(page: Any, site: dict[str, Any], tmp_path: Pa
     assert "2 matching" in page.inner_text("#total")
     page.click("th[data-key='metrics.val_loss']")  # ascending: the best run first
     page.wait_for_function(
-        f"document.querySelector('#runs tbody tr').dataset.id === '{site['runs']['big']}'"
+        f"document.querySelector('#runs tbody tr')?.dataset.id === '{site['runs']['big']}'"
     )
     page.fill("#where", "metrics.val_loss <")
     page.press("#where", "Enter")
@@ -200,7 +200,7 @@ def test_running_runs_update_without_a_reload(page: Any, site: dict[str, Any]) -
     finally:
         run.finish()
     page.wait_for_function(
-        f"document.querySelector(\"{row}\").innerText.includes('finished')", timeout=15_000
+        f"document.querySelector(\"{row}\")?.innerText.includes('finished')", timeout=15_000
     )
     assert page.evaluate("window.__same_page") is True  # no reload happened
 
@@ -216,7 +216,7 @@ def test_sweep_page(page: Any, site: dict[str, Any], tmp_path: Path) -> None:
     assert page.locator("#trials tbody tr").count() == 3
     page.select_option("#param", "model.hidden")
     page.wait_for_function(
-        "document.querySelector('#by-param .title').textContent.includes('hidden')"
+        "document.querySelector('#by-param .title')?.textContent.includes('hidden')"
     )
     # two trials share model.hidden=[32]: all three are still points on the chart
     drawn = "document.getElementById('by-param')._chart.data[1].filter(v => v !== null).length"
@@ -260,3 +260,20 @@ def test_backtest_equity_and_drawdown(page: Any, site: dict[str, Any]) -> None:
     page.wait_for_selector("[data-key='bt:test:drawdown'] canvas")
     assert canvas_has_ink(page, "[data-key='bt:test:equity'] canvas")
     assert canvas_has_ink(page, "[data-key='bt:test:drawdown'] canvas")
+
+
+def test_a_running_runs_charts_grow_without_a_reload(page: Any, site: dict[str, Any]) -> None:
+    run = runlab.start_run({}, root=site["root"], name="growing")
+    try:
+        run.log_epoch(0, {"train": {"loss": 1.0}, "val": {"loss": 1.1}})
+        page.goto(f"{site['url']}/run/{run.id}")
+        # (no chart yet: undefined, and the wait goes on)
+        points = "document.querySelector(\"[data-key='epoch:loss']\")?._chart?.data[0].length"
+        page.wait_for_function(f"{points} === 1")
+        page.evaluate("window.__same_page = true")
+        for epoch in (1, 2):
+            run.log_epoch(epoch, {"train": {"loss": 0.5}, "val": {"loss": 0.6}})
+        page.wait_for_function(f"{points} === 3", timeout=15_000)
+        assert page.evaluate("window.__same_page") is True
+    finally:
+        run.finish()

@@ -335,6 +335,10 @@ def test_runlab_ui_bad_input_is_one_line_and_exit_2(cli: Any, runs: dict[str, An
     assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
     code, _, err = cli("ui", str(runs["root"]), "--token", "short")
     assert code == 2 and "16 characters" in err
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "fastapi", None)  # as if the `ui` extra were not installed
+        code, _, err = cli("ui", str(runs["root"]))
+    assert code == 2 and "pip install 'runlab[ui]'" in err and len(err.strip().splitlines()) == 1
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

@@ -190,3 +190,30 @@ def test_other_config_errors(cli, root: Path, args: list[str], fragment: str) ->
 def test_missing_data_source(cli, root: Path, tmp_path: Path) -> None:
     bad = cfg_file(tmp_path, "task: regression\nmodel: {name: mlp}\n")
     expect_error(cli, root, [bad], "data.source is missing")
+
+
+@pytest.mark.parametrize(
+    ("changes", "extra", "fragment"),
+    [
+        # a third axis: neither one output nor k outputs per row
+        ({"y_train": np.zeros((240, 2, 2), np.float32)}, [], "targets have shape (240, 2, 2)"),
+        # k outputs in train, one in val
+        (
+            {"y_train": np.zeros((240, 2), np.float32), "y_val": np.zeros((80, 1), np.float32)},
+            [],
+            "train's are (240, 2)",
+        ),
+        # a model whose output cannot match the targets: an error, never a broadcast
+        (
+            {"y_train": np.zeros((240, 1), np.float32), "y_val": np.zeros((80, 1), np.float32)},
+            ["model.out_features=3"],
+            "the model's output has shape",
+        ),
+        ({}, ["model.out_features=2"], "check model.out_features"),
+    ],
+)
+def test_target_shapes_that_do_not_fit(
+    cli, root: Path, tmp_path: Path, changes: dict[str, object], extra: list[str], fragment: str
+) -> None:
+    path = npz(tmp_path, **changes)
+    expect_error(cli, root, [QUICK, f"data.source={path}", *extra], fragment)

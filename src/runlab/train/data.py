@@ -52,6 +52,13 @@ class Dataset:
     def in_features(self) -> int:
         return int(self.splits["train"].x.shape[-1])
 
+    @property
+    def target_shape(self) -> tuple[int, ...]:
+        """The target of one row (one date and asset for a panel): ``()`` for a scalar, ``(k,)``
+        for k regression outputs (an ``(n, 1)`` column is one output, ``(1,)``)."""
+        y = self.splits["train"].y
+        return tuple(int(d) for d in y.shape[2 if self.is_panel else 1 :])
+
     def describe(self) -> dict[str, Any]:
         return {
             "features": self.in_features,
@@ -299,6 +306,7 @@ def _check(ds: Dataset, allow_nan: bool) -> None:
             raise ConfigError(f"data split {name!r}: y is not numeric (dtype {split.y.dtype})")
         else:
             split.y = split.y.astype(np.float32, copy=False)
+            _check_target_shape(ds, name, split)
     if ds.task == "classification" and ds.n_classes is None:
         ds.n_classes = int(max(int(s.y.max()) for s in ds.splits.values())) + 1
     if ds.task == "ranking" and not ds.is_panel:
@@ -339,6 +347,24 @@ def _check_finite(ds: Dataset, name: str, split: Split, allow_nan: bool) -> None
         else:
             keep = ~y_bad.reshape(y_bad.shape[0], -1).any(axis=1)
             split.x, split.y = split.x[keep], split.y[keep]
+
+
+def _check_target_shape(ds: Dataset, name: str, split: Split) -> None:
+    """Regression targets are (n,), (n, 1) or (n, k) (a panel: dates x assets), the same in
+    every split: never a shape that the loss would broadcast."""
+    lead = 2 if split.mask is not None else 1
+    if split.y.ndim not in (lead, lead + 1):
+        layout = "(dates, assets)" if lead == 2 else "(n,), (n, 1) or (n, k)"
+        raise ConfigError(f"data split {name!r}: targets have shape {split.y.shape}; use {layout}")
+    train = ds.splits["train"].y
+    if split.y.shape[lead:] != train.shape[lead:]:
+        if split.y[0].size == train[0].size:  # (n,) beside (n, 1): one output either way
+            split.y = split.y.reshape(split.y.shape[:lead] + train.shape[lead:])
+            return
+        raise ConfigError(
+            f"data split {name!r}: targets have shape {split.y.shape} but train's are "
+            f"{train.shape}; every split needs the same number of outputs"
+        )
 
 
 def _check_labels(name: str, split: Split) -> None:

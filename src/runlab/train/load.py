@@ -20,6 +20,8 @@ class LoadedModel(NamedTuple):
     model: torch.nn.Module
     scaler: dict[str, Any]
     config: dict[str, Any]
+    target_shape: tuple[int, ...] | None = None  # one row's target: () scalar, (k,) outputs
+    feature_names: list[str] | None = None  # the inputs, in the order trained on
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Scale raw inputs as in training and return the model's outputs as NumPy."""
@@ -30,7 +32,8 @@ class LoadedModel(NamedTuple):
         self.model.eval()
         with torch.no_grad():
             out = self.model(scaled).float()
-        if self.config.get("task") != "classification" and out.shape[-1] == 1:
+        scalar_target = self.target_shape is None or self.target_shape == ()
+        if self.config.get("task") != "classification" and scalar_target and out.shape[-1] == 1:
             out = out.squeeze(-1)
         return out.cpu().numpy()  # type: ignore[no-any-return]
 
@@ -53,4 +56,11 @@ def load_model(
     model = build_model(ckpt["model_spec"])
     model.load_state_dict(ckpt["model"])
     model.to(map_location).eval()
-    return LoadedModel(model, ckpt["data_scaler"], ckpt["config"])
+    shape = ckpt.get("target_shape")
+    return LoadedModel(
+        model,
+        ckpt["data_scaler"],
+        ckpt["config"],
+        tuple(shape) if shape is not None else None,
+        ckpt.get("feature_names"),
+    )

@@ -18,6 +18,19 @@ TASK_LOSSES = {
 }
 
 
+def check_shapes(pred: torch.Tensor, y: torch.Tensor, classes: bool = False) -> None:
+    """The model's output must have the target's shape (plus a class axis for logits):
+    a loss that broadcasts (B,) against (B, 1) compares every row with every target and
+    learns the mean, silently."""
+    expected = (*y.shape, pred.shape[-1]) if classes and pred.ndim else tuple(y.shape)
+    if tuple(pred.shape) != expected:
+        what = "class logits of shape (rows, classes)" if classes else f"shape {tuple(y.shape)}"
+        raise ConfigError(
+            f"the model's output has shape {tuple(pred.shape)} but the targets need {what}; "
+            "check model.out_features (or your model's forward) against the data's targets"
+        )
+
+
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     if mask is None:
         return values.mean()
@@ -27,6 +40,7 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tenso
 
 def _pointwise(fn: Callable[..., torch.Tensor]) -> Loss:
     def loss(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        check_shapes(pred, y)
         if mask is None:  # the common case: one fused kernel
             return fn(pred.float(), y.float())
         return _masked_mean(fn(pred.float(), y.float(), reduction="none"), mask)
@@ -35,6 +49,7 @@ def _pointwise(fn: Callable[..., torch.Tensor]) -> Loss:
 
 
 def cross_entropy(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    check_shapes(pred, y, classes=True)
     return F.cross_entropy(pred.float(), y)
 
 
@@ -51,6 +66,7 @@ def listnet(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> t
     z-scored per date first: softmax of raw returns (~1e-2) is nearly uniform and would carry
     almost no ranking signal."""
     assert mask is not None
+    check_shapes(pred, y)
     neg = torch.finfo(torch.float32).min
     target = _zscore_per_date(y.float(), mask)
     p_true = torch.softmax(target.masked_fill(~mask, neg), dim=-1)
@@ -62,6 +78,7 @@ def listnet(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> t
 def pairwise(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """RankNet logistic loss over all ordered pairs of assets within each date."""
     assert mask is not None
+    check_shapes(pred, y)
     dp = pred.float().unsqueeze(-1) - pred.float().unsqueeze(-2)
     dy = y.float().unsqueeze(-1) - y.float().unsqueeze(-2)
     pair = (mask.unsqueeze(-1) & mask.unsqueeze(-2)) & (dy > 0)

@@ -36,15 +36,28 @@ def _rows(
 def regression(
     pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None
 ) -> dict[str, torch.Tensor]:
+    """mse, mae and r2 (sklearn's definitions). With k outputs, each also per output
+    (``mse_0`` .. ``mse_{k-1}``), and ``mse``/``mae``/``r2`` are their plain averages
+    (sklearn's ``multioutput="uniform_average"``). A constant target has r2 1 when predicted
+    exactly and 0 otherwise (sklearn's ``force_finite``); fewer than two rows have no r2."""
+    from runlab.train.losses import check_shapes
+
+    check_shapes(pred, y)
     p, t = _rows(pred, y, mask)
     err = p - t
-    ss_res = (err**2).sum()
-    ss_tot = ((t - t.mean(0)) ** 2).sum()
-    return {
-        "mse": (err**2).mean(),
-        "mae": err.abs().mean(),
-        "r2": 1 - ss_res / ss_tot.clamp_min(1e-12),
-    }
+    mse, mae = (err**2).mean(0), err.abs().mean(0)
+    ss_res, ss_tot = (err**2).sum(0), ((t - t.mean(0)) ** 2).sum(0)
+    if p.shape[0] < 2:
+        r2 = torch.full_like(ss_res, torch.nan)
+    else:
+        varies = t.amax(0) > t.amin(0)  # exact, where a float32 sum of squares may not be 0
+        exact = (ss_res == 0).to(p.dtype)
+        r2 = torch.where(varies, 1 - ss_res / torch.where(varies, ss_tot, 1.0), exact)
+    out = {"mse": mse.mean(), "mae": mae.mean(), "r2": r2.mean()}
+    if p.shape[1] > 1:
+        for name, values in (("mse", mse), ("mae", mae), ("r2", r2)):
+            out.update({f"{name}_{i}": v for i, v in enumerate(values)})
+    return out
 
 
 def classification(

@@ -117,12 +117,11 @@ class GRUNet(nn.Module):
         return self.head(out[:, -1])  # type: ignore[no-any-return]
 
 
-def output_size(task: str, n_classes: int | None, y_shape: tuple[int, ...]) -> int:
+def output_size(task: str, n_classes: int | None, target_shape: tuple[int, ...]) -> int:
+    """Model outputs per row: one logit per class, else one per target value of a row."""
     if task == "classification":
         return int(n_classes or 2)
-    if task == "regression" and len(y_shape) == 2:
-        return int(y_shape[1])
-    return 1
+    return int(target_shape[0]) if target_shape else 1
 
 
 def model_spec(cfg: dict[str, Any], in_features: int, out_features: int) -> dict[str, Any]:

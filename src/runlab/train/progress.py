@@ -3,6 +3,7 @@ otherwise (CI, ``> log``). Both end up in stdout.log as the per-epoch lines."""
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from typing import Any
@@ -11,10 +12,11 @@ from runlab.tracking.run import Run
 
 
 def epoch_line(epoch: int, epochs: int, metrics: dict[str, dict[str, Any]], seconds: float) -> str:
+    """One console line; per-output metrics (``r2_0``, ...) stay in scalars.csv."""
     parts = [f"epoch {epoch}/{epochs}"]
     for split, values in metrics.items():
         for key, value in values.items():
-            if isinstance(value, float):
+            if isinstance(value, float) and not re.search(r"_\d+$", key):
                 parts.append(f"{split}.{key} {value:.4g}")
     parts.append(f"{seconds:.1f}s")
     return "  ".join(parts)

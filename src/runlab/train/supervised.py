@@ -105,8 +105,11 @@ class SupervisedTrainer:
             self.amp = False
         seed_everything(seed)
         train = data.splits["train"]
-        out = output_size(self.task, data.n_classes, tuple(train.y.shape))
+        out = output_size(self.task, data.n_classes, data.target_shape)
         self.spec = model_spec(cfg["model"], data.in_features, out)
+        # a scalar target per row: the model's (..., 1) output loses its last axis
+        self.squeeze = self.task != "classification" and data.target_shape == ()
+        self.y_ndim = int(train.y.ndim)
         self.model = build_model(self.spec).to(device)
         self.train_model: torch.nn.Module = self.model
         if t["compile"]:
@@ -170,9 +173,14 @@ class SupervisedTrainer:
                 out = model(x)
         else:
             out = model(x)
-        if self.task != "classification" and out.shape[-1] == 1:
-            out = out.squeeze(-1)
-        return out  # type: ignore[no-any-return]
+        return self._fit_output(out)
+
+    def _fit_output(self, out: torch.Tensor) -> torch.Tensor:
+        """(rows, 1) -> (rows,) when each row's target is a scalar; any other mismatch with the
+        target is left for the loss to reject (never broadcast)."""
+        if self.squeeze and out.ndim == self.y_ndim + 1 and out.shape[-1] == 1:
+            return out.squeeze(-1)
+        return out
 
     # ------------------------------------------------------------------ training
     def train_batches(self, count: int | None = None) -> torch.Tensor:
@@ -190,7 +198,6 @@ class SupervisedTrainer:
             st.loss_sum = torch.zeros((), device=self.device)
         perm, bs, losses = st.perm, self.batch_size, []
         on_device, loss_fn, model = t.x.device == self.device, self.loss_fn, self.train_model
-        squeeze = self.task != "classification" and int(self.spec["out_features"]) == 1
         scaled_backward = self.amp == "fp16" or accumulate > 1
         pause, on_log, on_batch = self.pause_requested, self.on_log_step, self.on_batch
         model.train()
@@ -205,12 +212,7 @@ class SupervisedTrainer:
                 mb = t.mask[idx] if t.mask is not None else None
             else:
                 xb, yb, mb = self._batch(t, idx)
-            if self.amp:
-                out = self._forward(model, xb)
-            else:
-                out = model(xb)
-                if squeeze:
-                    out = out.squeeze(-1)
+            out = self._forward(model, xb) if self.amp else self._fit_output(model(xb))
             loss = loss_fn(out, yb, mb)
             if skip_nan and not bool(torch.isfinite(loss)):  # a per-step sync, in skip mode only
                 st.skipped_steps += 1
@@ -348,6 +350,8 @@ class SupervisedTrainer:
             "model_spec": self.spec,
             "task": self.task,
             "n_classes": self.data.n_classes,
+            "target_shape": list(self.data.target_shape),
+            "feature_names": list(self.data.feature_names),
             "config": redact(self.cfg),
         }
 

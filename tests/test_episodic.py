@@ -6,11 +6,15 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 import runlab
-from runlab.finance import log_growth_reward
+from runlab.finance import backtest, log_growth_reward
 from runlab.train.episodic import to_allocations
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,6 +33,65 @@ def test_log_growth_reward_by_hand() -> None:
     wiped = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
     zero = torch.tensor([[[1.0, 1.0], [0.0, 1.0]]])
     assert float(log_growth_reward(wiped, zero)[0]) == pytest.approx(math.log(1e-8))  # clamped
+
+
+def _simulate(alloc: np.ndarray, prices: np.ndarray, cash_rate: float = 0.0) -> float:
+    """log(V_end / V_start) of a portfolio held step by step: at each date buy a[t,m] * V of
+    asset m in units (short when negative), keep the rest in cash, value it at the next
+    prices."""
+    value = 1.0
+    for t in range(len(alloc) - 1):
+        units = alloc[t] * value / prices[t]
+        cash = value - (units * prices[t]).sum()
+        value = cash * (1 + cash_rate) + (units * prices[t + 1]).sum()
+    return math.log(value)
+
+
+def test_log_growth_reward_for_half_invested_and_long_short() -> None:
+    """Asset 0 rises 1% a period, asset 1 is flat: half in asset 0 earns 0.5% a period, as
+    does long 0.5 / short 0.5 (the issue's case: these scored -1.37 and -10.6)."""
+    p = torch.tensor([[[1.01**t, 1.0] for t in range(3)]], dtype=torch.float64)
+    for weights in ([0.5, 0.0], [0.5, -0.5]):
+        a = torch.tensor([[weights] * 3], dtype=torch.float64)
+        assert float(log_growth_reward(a, p)[0]) == pytest.approx(2 * math.log(1.005), rel=1e-5)
+    a = torch.tensor([[[0.0, 0.0]] * 3], dtype=torch.float64)  # all cash earns the cash rate
+    assert float(log_growth_reward(a, p, cash_rate=0.001)[0]) == pytest.approx(
+        2 * math.log(1.001), rel=1e-5
+    )
+
+
+allocation_case = st.integers(2, 12).flatmap(
+    lambda t: st.tuples(
+        arrays(np.float64, (t, 3), elements=st.floats(-1, 1)),
+        arrays(np.float64, (t, 3), elements=st.floats(-0.3, 0.3)),
+        st.sampled_from(["softmax", "tanh", "identity", "raw"]),
+        st.sampled_from([0.0, 0.0002]),
+    )
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(allocation_case)
+def test_log_growth_reward_matches_a_per_step_simulation(case: tuple) -> None:
+    scores, moves, transform, cash_rate = case
+    prices = np.vstack([np.ones((1, 3)), np.cumprod(1 + moves, axis=0)])[:-1]
+    mask = torch.ones(scores.shape, dtype=torch.bool)
+    if transform == "raw":  # leverage: weights up to 1 each, net anywhere in [-3, 3]
+        alloc = torch.as_tensor(scores)
+    else:
+        alloc = to_allocations(torch.as_tensor(scores), mask, transform).double()
+    got = float(log_growth_reward(alloc[None], torch.as_tensor(prices)[None], 0.0, cash_rate))
+    value_path = _simulate(alloc.numpy(), prices, cash_rate)
+    assume(value_path > math.log(1e-6))  # a wiped-out portfolio is clamped, not simulated
+    assert got == pytest.approx(value_path, rel=1e-6, abs=1e-6)
+    if transform != "raw" and cash_rate == 0:  # the backtester's compounding, no costs
+        returns = prices[1:] / prices[:-1] - 1
+        result = backtest(alloc.numpy()[:-1], returns)
+        assert got == pytest.approx(float(np.log1p(result.net_returns).sum()), abs=1e-6)
+    if transform == "softmax":  # fully invested: the old formula, unchanged
+        ratio = prices[1:] / prices[:-1]
+        old = np.log((alloc.numpy()[:-1] * ratio).sum(-1)).sum()
+        assert got == pytest.approx(old, abs=1e-6)
 
 
 def test_transforms() -> None:

@@ -9,16 +9,29 @@ from __future__ import annotations
 from typing import Any
 
 
-def log_growth_reward(allocations: Any, prices: Any, transition_penalty: float = 0.0) -> Any:
-    """One reward per episode, for tensors shaped (episodes, T, assets):
+def log_growth_reward(
+    allocations: Any, prices: Any, transition_penalty: float = 0.0, cash_rate: float = 0.0
+) -> Any:
+    """One reward per episode, for tensors shaped (episodes, T, assets): the log of the
+    portfolio's value at the end of the window over its value at the start,
 
-    sum over t < T-1 of log(sum_m a[t,m] * p[t+1,m] / (p[t,m] + 1e-8)), the growth inside the
-    log clamped at 1e-8, minus ``transition_penalty`` * sum over t of ||a[t+1] - a[t]||_1.
-    The allocation of the last step of a window earns nothing (there is no next price).
+    sum over t < T-1 of log(1 + sum_m a[t,m] * (p[t+1,m] / p[t,m] - 1) + c[t] * cash_rate),
+
+    where ``a[t]`` are fractions of the portfolio's value held in each asset (negative for a
+    short), ``c[t] = 1 - sum_m a[t,m]`` is the rest, in cash, and ``cash_rate`` what cash earns
+    per period (0 by default, as in :func:`runlab.finance.backtest`). A fully invested
+    allocation (softmax) gives log(sum_m a[t,m] p[t+1,m] / p[t,m]); a half-invested or
+    long-short one is not charged for the money it does not hold. The growth inside the log is
+    clamped at 1e-8 (a wiped-out portfolio), and ``transition_penalty`` * sum over t of
+    ||a[t+1] - a[t]||_1 is subtracted. The allocation of the last step of a window earns
+    nothing (there is no next price).
     """
-    ratio = prices[:, 1:] / (prices[:, :-1] + 1e-8)
-    growth = (allocations[:, :-1] * ratio).sum(-1).clamp_min(1e-8).log()
-    reward = growth.sum(-1)
+    simple = prices[:, 1:] / (prices[:, :-1] + 1e-8) - 1
+    held = allocations[:, :-1]
+    growth = 1 + (held * simple).sum(-1)
+    if cash_rate:
+        growth = growth + (1 - held.sum(-1)) * cash_rate
+    reward = growth.clamp_min(1e-8).log().sum(-1)
     if transition_penalty:
         moves = (allocations[:, 1:] - allocations[:, :-1]).abs().sum(-1).sum(-1)
         reward = reward - transition_penalty * moves

@@ -116,3 +116,88 @@ def test_backtest_on_another_panel(cli, root: Path, ranking_run: Path, tmp_path:
     assert result["days"] == 6  # dates after the default 80% cut of 30
     decisions = (Path(result["dir"]) / "decisions.csv").read_text().splitlines()
     assert decisions[1].startswith("2025-03-25,X")
+
+
+def _other_panel(tmp_path: Path, features: int) -> Path:
+    pd = pytest.importorskip("pandas")
+    import numpy as np
+
+    rng = np.random.default_rng(6)
+    rows = [
+        {"date": f"2025-03-{d + 1:02d}", "asset": f"X{a}", "target": rng.normal() * 0.01}
+        | {f"f{i}": rng.normal() for i in range(features)}
+        for d in range(30)
+        for a in range(12)
+    ]
+    path = tmp_path / f"panel{features}.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_backtest_on_a_panel_missing_features_is_an_error(
+    cli, root: Path, ranking_run: Path, tmp_path: Path
+) -> None:
+    """The model takes 16 features; a panel with 14 must not produce numbers."""
+    path = _other_panel(tmp_path, 14)
+    code, out, err = cli("backtest", "ranking_panel", "--root", root, "--data", path)
+    assert code == 2 and out == "", (code, out, err)
+    assert err.count("\n") == 1 and err.startswith("runlab: error: "), err
+    assert "f14, f15" in err and "expected 16" in err and "found 14" in err, err
+    assert not (ranking_run / "artifacts" / "backtest").exists()
+
+
+def test_backtest_picks_the_trained_columns_by_name(
+    cli, root: Path, ranking_run: Path, tmp_path: Path
+) -> None:
+    """Extra columns, or the same ones in another order, give the same scores."""
+    pd = pytest.importorskip("pandas")
+    path = _other_panel(tmp_path, 16)
+    code, out, err = cli("backtest", "ranking_panel", "--root", root, "--data", path, "-f", "json")
+    assert code == 0, err
+    first = json.loads(out)
+    frame = pd.read_csv(path)
+    shuffled = frame[["date", "asset", "target", *reversed([f"f{i}" for i in range(16)])]]
+    shuffled.assign(extra=1.0).to_csv(tmp_path / "shuffled.csv", index=False)
+    code, out, err = cli(
+        "backtest",
+        "ranking_panel",
+        "--root",
+        root,
+        "--data",
+        tmp_path / "shuffled.csv",
+        "-f",
+        "json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["final_value"] == pytest.approx(first["final_value"], rel=1e-12)
+
+
+# columns of text; every other column of every CSV holds numbers (or nothing)
+TEXT = {"date", "asset", "split", "id", "name", "status", "created", "parent", "path", "tags"}
+
+
+def test_every_csv_runlab_writes_reads_back_as_numbers(
+    cli, root: Path, ranking_run: Path, tmp_path: Path
+) -> None:
+    """pandas gives every number column a numeric dtype (decisions.csv wrote np.float64(0.5))."""
+    pd = pytest.importorskip("pandas")
+    code, _, err = cli("backtest", "ranking_panel", "--root", root, "--transaction-cost-bps", "5")
+    assert code == 0, err
+    code, _, err = cli("export", root, "-o", tmp_path / "export.csv")
+    assert code == 0, err
+    code, out, err = cli("ls", root, "-f", "csv")
+    assert code == 0, err
+    (tmp_path / "ls.csv").write_text(out)
+    files = [*root.rglob("*.csv"), tmp_path / "export.csv", tmp_path / "ls.csv"]
+    names = {f.name for f in files}
+    assert {"scalars.csv", "equity.csv", "decisions.csv", "test_ic_by_date.csv"} <= names
+    for path in files:
+        frame = pd.read_csv(path)
+        assert len(frame), path
+        for column in frame.columns:
+            if column in TEXT or column.startswith("config.") or column in ("metrics.monitor", "metrics.device"):
+                continue
+            values = frame[column].dropna()
+            if values.empty:
+                continue
+            assert pd.api.types.is_numeric_dtype(values), (path.name, column, values.head(3))

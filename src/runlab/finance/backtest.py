@@ -173,7 +173,7 @@ class BacktestResult:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write("date,asset,weight\n")
             fh.writelines(
-                f"{dates[t]},{assets[a]},{self.weights[t, a]!r}\n"
+                f"{dates[t]},{assets[a]},{float(self.weights[t, a])!r}\n"
                 for t, a in zip(t_idx, a_idx, strict=True)
             )
 

@@ -36,7 +36,7 @@ def predict_panel(
     if split not in ds.splits:
         raise ConfigError(f"the data has no {split!r} split (it has {', '.join(ds.splits)})")
     part = ds.splits[split]
-    x = torch.as_tensor(apply_scaler(loaded.scaler, part.x))
+    x = torch.as_tensor(apply_scaler(loaded.scaler, _trained_columns(record, loaded, ds, part.x)))
     with torch.no_grad():
         out = loaded.model(x).float()
     scores = out.squeeze(-1).numpy() if out.shape[-1] == 1 else out[..., -1].numpy()
@@ -44,6 +44,35 @@ def predict_panel(
     scores = np.where(part.mask, scores, np.nan)
     returns = np.where(part.mask, part.y, np.nan)
     return scores, returns, ds.dates.get(split), ds.assets, cfg
+
+
+def _trained_columns(record: RunRecord, loaded: Any, ds: Any, x: np.ndarray) -> np.ndarray:
+    """``x``'s feature columns in the order the model was trained on; a panel that lacks one
+    is an error naming what was expected and what was found, never numbers from the wrong
+    inputs."""
+    found = list(ds.feature_names)
+    expected = loaded.feature_names
+    if expected is None:  # a checkpoint from before feature names were saved: count only
+        center = loaded.scaler.get("center")
+        if center is not None and len(center) != len(found):
+            raise ConfigError(
+                f"the data has {len(found)} feature columns ({_names(found)}) but run "
+                f"{record.id} was trained on {len(center)}"
+            )
+        return x
+    missing = [c for c in expected if c not in found]
+    if missing:
+        raise ConfigError(
+            f"the data lacks feature column(s) {_names(missing)} that run {record.id} was "
+            f"trained on: expected {len(expected)} ({_names(expected)}), found {len(found)} "
+            f"({_names(found)})"
+        )
+    return x[..., [found.index(c) for c in expected]]
+
+
+def _names(columns: list[str], shown: int = 8) -> str:
+    more = f", ... {len(columns) - shown} more" if len(columns) > shown else ""
+    return ", ".join(columns[:shown]) + more
 
 
 def backtest_run(

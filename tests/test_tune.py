@@ -124,6 +124,8 @@ def test_several_objectives_give_the_pareto_front(cli, root: Path) -> None:
         (["optim.lrr=choice(0.1,0.2)"], "unknown override key 'optim.lrr'"),
         (["--sampler", "bogus"], "--sampler 'bogus'"),
         (["--objective", "val.loss", "--direction", "up"], "minimize or maximize"),
+        (["optim.weight_decay=range(0,1,0)"], "needs a step other than 0"),
+        (["optim.weight_decay=range(3,3)"], "is empty (the stop is excluded)"),
     ],
 )
 def test_invalid_space_fails_before_any_trial(
@@ -171,3 +173,80 @@ def test_timeout_parsing() -> None:
     assert parse_timeout("45") == 45 and parse_timeout(None) is None
     with pytest.raises(ConfigError, match="use seconds or 30s, 30m, 2h"):
         parse_timeout("soon")
+
+
+def _resumed_twice(cli, root: Path) -> list[dict]:
+    args = [TUNE, "trainer.epochs=1", "--sampler", "random", "--seed", "42", "--in-process"]
+    tune(cli, root, *args, "--trials", "3", "--study-name", "again")
+    return tune(cli, root, *args, "--trials", "3", "--study-name", "again")["trials"]
+
+
+def test_a_resumed_study_continues_the_sampler_sequence(cli, root: Path, tmp_path: Path) -> None:
+    """Run twice with one name and seed: six different trials (trial 3 was trial 0 again),
+    and the same six again from scratch elsewhere."""
+    trials = _resumed_twice(cli, root)
+    lrs = [t["params"]["optim.lr"] for t in trials]
+    assert len(lrs) == 6 and len(set(lrs)) == 6, lrs
+    again = _resumed_twice(cli, tmp_path / "elsewhere")
+    assert [t["params"] for t in again] == [t["params"] for t in trials]
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        # the driver is not installed here (or, if it is, nothing listens on port 1)
+        ("postgresql://u:hunter2@localhost:1/db", "--storage 'postgresql://u:***@localhost:1/db'"),
+        ("mysql+pymysql://u@localhost:1/db", "--storage 'mysql+pymysql://u@localhost:1/db'"),
+        ("bogus://x", "Can't load plugin"),
+        ("studies.db", "is not a storage URL"),
+    ],
+)
+def test_bad_storage_is_one_line_and_leaves_nothing(
+    cli, root: Path, url: str, fragment: str
+) -> None:
+    code, _, err = cli("tune", TUNE, "--trials", "1", "--storage", url, "-o", root)
+    assert code == 2 and err.count("\n") == 1 and fragment in err, err
+    assert "hunter2" not in err and "Traceback" not in err
+    assert not root.exists() or not any(root.rglob("*"))
+
+
+def test_space_grammar_follows_hydra() -> None:
+    """As in Hydra's Optuna sweeper: interval() is float even with integer ends (int(...) makes
+    it integer); range() excludes its stop, float and negative steps included."""
+    import optuna
+
+    from runlab.sweep.study import parse_space
+
+    space, _ = parse_space(
+        [
+            "a=interval(1,5)",
+            "b=int(interval(1,5))",
+            "c=range(0,1,0.25)",
+            "d=range(5,0,-1)",
+            "e=tag(log, int(interval(1,100)))",
+        ]
+    )
+    d = optuna.distributions
+    assert space["a"] == d.FloatDistribution(1.0, 5.0)
+    assert space["b"] == d.IntDistribution(1, 5)
+    assert space["c"] == d.FloatDistribution(0.0, 0.75, step=0.25)
+    assert space["d"] == d.IntDistribution(1, 5)
+    assert space["e"] == d.IntDistribution(1, 100, log=True)
+
+
+def test_float_range_on_a_grid(cli, root: Path) -> None:
+    summary = tune(
+        cli,
+        root,
+        TUNE,
+        "~search",
+        "trainer.epochs=1",
+        "optim.weight_decay=range(0,1,0.25)",
+        "--sampler",
+        "grid",
+        "--trials",
+        "4",
+        "--in-process",
+    )
+    values = sorted(t["params"]["optim.weight_decay"] for t in summary["trials"])
+    assert values == [0.0, 0.25, 0.5, 0.75]

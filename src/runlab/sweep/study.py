@@ -58,12 +58,7 @@ def parse_space(items: list[str]) -> tuple[dict[str, Any], list[str]]:
                 else dist.FloatDistribution(float(lo), float(hi), log=log)
             )
         elif isinstance(value, RangeSweep):
-            if value.start is None or value.stop is None:
-                raise ConfigError(f"{key}: range needs a start and a stop")
-            start, stop, step = int(value.start), int(value.stop), int(value.step or 1)
-            if stop - step < start:
-                raise ConfigError(f"{key}: range({start}, {stop}) is empty")
-            space[key] = dist.IntDistribution(start, stop - step, step=step)
+            space[key] = _range_distribution(key, o, value)
         elif isinstance(value, ChoiceSweep):
             choices = [
                 c if isinstance(c, (int, float, str, bool)) else _hydra_str(c) for c in value.list
@@ -72,6 +67,26 @@ def parse_space(items: list[str]) -> tuple[dict[str, Any], list[str]]:
         else:
             raise ConfigError(f"{key}: unsupported search value {value!r}")
     return space, fixed
+
+
+def _range_distribution(key: str, override: Any, value: Any) -> Any:
+    """``range(a, b[, step])`` as Hydra expands it (b excluded; float steps and negative ones
+    too): an integer or a stepped float distribution over exactly those values."""
+    import optuna
+
+    if value.start is None or value.stop is None:
+        raise ConfigError(f"{key}: range needs a start and a stop")
+    step = value.step if value.step is not None else 1
+    text = f"range({value.start}, {value.stop}, {step})"
+    if step == 0:
+        raise ConfigError(f"{key}: {text} needs a step other than 0")
+    values = list(override.sweep_iterator())
+    if not values:
+        raise ConfigError(f"{key}: {text} is empty (the stop is excluded)")
+    lo, hi = min(values), max(values)
+    if any(isinstance(v, float) for v in (value.start, value.stop, step)):
+        return optuna.distributions.FloatDistribution(float(lo), float(hi), step=abs(float(step)))
+    return optuna.distributions.IntDistribution(int(lo), int(hi), step=abs(int(step)))
 
 
 def _hydra_str(value: Any) -> str:
@@ -112,10 +127,23 @@ def make_sampler(name: str, seed: int | None, space: dict[str, Any]) -> Any:
                 grid[key] = list(d.choices)
             elif isinstance(d, optuna.distributions.IntDistribution):
                 grid[key] = list(range(d.low, d.high + 1, d.step))
+            elif d.step is not None:  # a float range(a, b, step)
+                count = round((d.high - d.low) / d.step) + 1
+                grid[key] = [d.low + i * d.step for i in range(count)]
             else:
                 raise ConfigError(f"--sampler grid needs discrete values; {key} is an interval")
         return s.GridSampler(grid, seed=seed)
     raise ConfigError(f"--sampler {name!r}: use {', '.join(SAMPLERS)}")
+
+
+def resumed_seed(seed: int, trials_so_far: int) -> int:
+    """The sampler's seed for a study that already has ``trials_so_far`` trials. A sampler
+    seeded with ``seed`` again would ask for the first trials' parameters again (Optuna's
+    samplers keep their random state in memory only); this seed is new for every resume and
+    the same for the same history, so a resumed study stays reproducible."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, trials_so_far]).generate_state(1)[0])
 
 
 def make_pruner(name: str) -> Any:
@@ -139,13 +167,46 @@ def storage_for(url: str | None, root: Path) -> Any:
     if url is None:
         (root / "studies").mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{(root / 'studies' / 'optuna.db').resolve()}"
-    if url.startswith("sqlite"):
-        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}})
     if url.endswith(".log") or url.startswith("journal:"):
         path = url.removeprefix("journal:")
-        backend = optuna.storages.journal.JournalFileBackend(path)
+        try:
+            backend = optuna.storages.journal.JournalFileBackend(path)
+        except OSError as err:
+            raise ConfigError(f"--storage {url!r}: cannot open the journal file ({err})") from err
         return optuna.storages.JournalStorage(backend)
-    return url
+    if "://" not in url:
+        raise ConfigError(
+            f"--storage {url!r} is not a storage URL; use sqlite:///study.db, "
+            "postgresql://user@host/db, mysql+pymysql://... or a path ending in .log"
+        )
+    kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except ImportError as err:  # the URL's database driver is not installed
+        cause = err.__cause__ if isinstance(err.__cause__, ImportError) else err
+        module = (cause.name or "").split(".")[0]
+        raise ConfigError(
+            f"--storage {_shown(url)!r}: the database driver for {url.split('://')[0]!r} is "
+            f"not installed ({_first_line(cause)}); pip install {DRIVERS.get(module, module)}"
+        ) from err
+    except Exception as err:  # no such dialect, cannot connect, bad credentials
+        raise ConfigError(f"--storage {_shown(url)!r}: {_first_line(err)}") from err
+
+
+# module SQLAlchemy imports -> what pip installs
+DRIVERS = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient"}
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def _shown(url: str) -> str:
+    """The URL without its password."""
+    import re
+
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 def parse_timeout(text: str | None) -> float | None:
@@ -199,10 +260,10 @@ def run_study(
     _check_space(config, fixed, space)
     pool = make_launcher(launcher, jobs, **(launcher_options or {}))
     name = study_name or Path(config).stem
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = storage_for(storage, root)  # a bad URL fails before anything is written
     folder = root / "studies" / name
     folder.mkdir(parents=True, exist_ok=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    store = storage_for(storage, root)
     study = optuna.create_study(
         study_name=name,
         storage=store,
@@ -211,6 +272,9 @@ def run_study(
         pruner=make_pruner(pruner) if len(objectives) == 1 else optuna.pruners.NopPruner(),
         directions=directions,
     )
+    done_before = len(study.get_trials(deepcopy=False))
+    if seed is not None and done_before:  # resumed: continue the sequence, never repeat it
+        study.sampler = make_sampler(sampler, resumed_seed(seed, done_before), space)
     url = storage if storage else f"sqlite:///{(root / 'studies' / 'optuna.db').resolve()}"
     deadline = time.time() + t if (t := parse_timeout(timeout)) else None
     asked: dict[int, Any] = {}

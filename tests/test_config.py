@@ -78,3 +78,56 @@ def test_config_reference_lists_every_key() -> None:
     text = (REPO / "docs" / "config.md").read_text()
     missing = [k for k in known_keys() if f"`{k}`" not in text]
     assert missing == []
+
+
+def test_folders_the_defaults_do_not_name_are_not_groups(tmp_path: Path) -> None:
+    """A data/ of datasets, the wandb/ that W&B creates, trainer/ and mlflow/ beside the
+    config: runlab's own keys still take overrides (they failed as 'unknown override key')."""
+    for folder in ("data", "wandb/run-20260101_000000-abc", "trainer", "mlflow/mlruns"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "data" / "prices.npz").write_bytes(b"")
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {source: synthetic.regression}\ntrainer: {epochs: 1}\n")
+    cfg = load_config(
+        path,
+        [
+            "data.n_samples=300",
+            "trainer.batch_size=8",
+            "wandb.project=p",
+            "mlflow.experiment=e",
+            "task=classification",
+        ],
+    )
+    assert cfg["data"]["n_samples"] == 300 and cfg["trainer"]["batch_size"] == 8
+    assert cfg["wandb"]["project"] == "p" and cfg["mlflow"]["experiment"] == "e"
+    assert cfg["task"] == "classification" and cfg["trainer"]["epochs"] == 1
+
+
+def test_declared_groups_compose_as_hydra_composes_them() -> None:
+    """The reference: Hydra's own compose of the same tree and overrides."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    overrides = ["model=resmlp", "optim=sgd", "optim.lr=0.5", "model.blocks=3"]
+    with initialize_config_dir(config_dir=str(TREE.parent), version_base=None):
+        expected = OmegaConf.to_container(
+            hydra_compose(config_name=TREE.stem, overrides=overrides), resolve=True
+        )
+    assert compose(TREE, overrides) == expected
+
+
+def test_mandatory_values_must_be_given(cli, tmp_path: Path) -> None:
+    """'???' is Hydra's mandatory value: reading it is an error there, and here before a run."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import MissingMandatoryValue
+
+    path = tmp_path / "m.yaml"
+    path.write_text("data: {source: synthetic.regression}\nexperiment:\n  owner: ???\n")
+    with pytest.raises(MissingMandatoryValue):
+        OmegaConf.to_container(OmegaConf.load(path), throw_on_missing=True)
+    root = tmp_path / "runs"
+    code, out, err = cli("run", path, "-o", root)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "experiment.owner is mandatory (???)" in err and not root.exists()
+    assert load_config(path, ["experiment.owner=me"])["experiment"] == {"owner": "me"}

@@ -71,15 +71,37 @@ def _hydra_dir(path: Path) -> Iterator[tuple[Path, str]]:
         yield Path(tmp), path.stem
 
 
-def _promote(overrides: list[str], config_dir: Path) -> list[str]:
+def declared_groups(path: Path) -> set[str]:
+    """The config groups that the config's ``defaults:`` list names (``- model: mlp``,
+    ``- override optim: sgd``, ``- /data@train: x``): only these are groups. A folder beside
+    the config that the defaults do not name (``wandb/`` that W&B creates, a ``data/`` of
+    datasets) is just a folder."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return set()
+    defaults = raw.get("defaults") if isinstance(raw, dict) else None
+    groups: set[str] = set()
+    for item in defaults if isinstance(defaults, list) else []:
+        for key in item if isinstance(item, dict) else []:
+            name = str(key).split()[-1]  # "override model", "optional model"
+            groups.add(name.lstrip("/").split("@")[0].split("/")[0])
+    return groups
+
+
+def _promote(overrides: list[str], path: Path, config_dir: Path) -> list[str]:
     """``trainer.epochs=20`` works even when the file has no ``trainer`` block: runlab's own
-    keys exist in every config (their defaults), so such overrides become ``++key=value``."""
-    keys = known_keys()
+    keys exist in every config (their defaults), so such overrides become ``++key=value``.
+    A plain ``model=resmlp`` stays a group choice where ``model`` is a declared group (or an
+    option file ``model/resmlp.yaml`` exists, for Hydra to say how to add the group)."""
+    keys, groups = known_keys(), declared_groups(path)
     out = []
     for item in overrides:
         key, eq, value = item.partition("=")
-        group_dir = config_dir / key.split(".")[0]
-        if eq and re.fullmatch(r"[A-Za-z_][\w.]*", key) and key in keys and not group_dir.is_dir():
+        group_choice = "." not in key and (
+            key in groups or (config_dir / key / f"{value}.yaml").is_file()
+        )
+        if eq and re.fullmatch(r"[A-Za-z_][\w.]*", key) and key in keys and not group_choice:
             out.append(f"++{key}={value}")
         else:
             out.append(item)
@@ -106,10 +128,11 @@ def compose(path: str | os.PathLike[str], overrides: list[str] | None = None) ->
     from omegaconf import OmegaConf
 
     with _hydra_dir(path) as (config_dir, name):
+        promoted = _promote(overrides, path, config_dir)
         try:
             with initialize_config_dir(config_dir=str(config_dir), version_base=None):
-                cfg = hydra_compose(config_name=name, overrides=_promote(overrides, config_dir))
-            data = OmegaConf.to_container(cfg, resolve=True)
+                cfg = hydra_compose(config_name=name, overrides=promoted)
+            data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
         except Exception as err:
             raise _explain(err, path, config_dir) from err
     if not isinstance(data, dict):
@@ -122,6 +145,11 @@ def _explain(err: Exception, path: Path, config_dir: Path) -> ConfigError:
     text = str(err).strip()
     cause = str(err.__cause__ or "").strip().splitlines()
     first = text.splitlines()[0] if text else type(err).__name__
+    if type(err).__name__ == "MissingMandatoryValue":  # '???', as Hydra refuses to run it
+        key = getattr(err, "full_key", None) or first.rpartition(": ")[2]
+        return ConfigError(
+            f"{path.name}: {key} is mandatory (???) and has no value; give it one, e.g. {key}=..."
+        )
     missing = re.search(r"Could not find '([^']+)/([^']+)'", text)
     if missing:
         group, option = missing.groups()

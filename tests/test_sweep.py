@@ -99,6 +99,62 @@ def test_resume_reruns_only_unfinished(cli, root: Path) -> None:
     assert len(run_dirs) == 3
 
 
+TREE = REPO / "examples" / "configs" / "experiment.yaml"
+
+
+def _hydra_basic_sweeper(config: Path, overrides: list[str]) -> list[list[str]]:
+    """The reference: Hydra's BasicSweeper splitting the same overrides, the config's
+    hydra.sweeper.params first (what `python app.py --multirun` runs)."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(config.parent), version_base=None):
+        cfg = compose(config_name=config.stem, return_hydra_config=True)
+        params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
+        items = [f"{k}={v}" for k, v in params.items()] + overrides
+        parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+        (batch,) = BasicSweeper.split_arguments(parser.parse_overrides(items), None)
+    return batch
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model=glob(*)"],
+        ["model=glob(*)", "optim=glob(*,exclude=sgd)", "trainer.epochs=1,2"],
+        ["model=glob(res*)", "optim.lr=0.1,0.2"],
+        [],  # the config's own hydra.sweeper.params alone
+        ["optim.lr=0.5"],  # the command line replaces the config's sweep of that key
+    ],
+)
+def test_glob_and_sweeper_params_expand_as_hydra_does(tmp_path: Path, overrides: list[str]) -> None:
+    import shutil
+
+    shutil.copytree(TREE.parent, tmp_path, dirs_exist_ok=True)
+    config = tmp_path / "experiment.yaml"
+    text = config.read_text() + "hydra:\n  sweeper:\n    params:\n      optim.lr: 0.01,0.001\n"
+    config.write_text(text)
+    combos, _ = expand(overrides, config)
+    assert combos == _hydra_basic_sweeper(config, overrides)
+
+
+def test_sweep_runs_the_configs_sweeper_params(cli, root: Path, tmp_path: Path) -> None:
+    config = tmp_path / "s.yaml"
+    config.write_text(
+        "data: {source: synthetic.regression, n_samples: 256}\nmodel: {hidden: [8]}\n"
+        "trainer: {epochs: 1}\nhydra:\n  sweeper:\n    params:\n      optim.lr: 0.01,0.001\n"
+    )
+    code, out, err = cli("sweep", config, "-o", root, "-f", "json")
+    assert code == 0, err
+    runs = json.loads(out)["runs"]
+    assert sorted(r["optim.lr"] for r in runs) == ["0.001", "0.01"]
+    lrs = {runlab.RunRecord(root / r["run_id"]).config["optim"]["lr"] for r in runs}
+    assert lrs == {0.01, 0.001}
+
+
 def test_sweep_errors_before_any_run(cli, root: Path) -> None:
     code, _, err = cli("sweep", QUICK, "trainer.epochs=1,ten", "-o", root)
     assert code == 2 and "trainer.epochs must be an integer" in err
@@ -108,6 +164,10 @@ def test_sweep_errors_before_any_run(cli, root: Path) -> None:
     assert code == 2 and "--launcher 'slurm' is not available; use: local, ray" in err
     code, _, err = cli("sweep", "--resume", "nope", "-o", root)
     assert code == 2 and "no sweep 'nope'" in err
+    code, _, err = cli("sweep", QUICK, "model=glob(*)", "-o", root)  # was a 47-line traceback
+    assert code == 2 and err.count("\n") == 1 and "no config group 'model'" in err, err
+    code, _, err = cli("sweep", str(TREE), "model=glob(cnn*)", "-o", root)
+    assert code == 2 and "config group 'model' has mlp, resmlp" in err, err
     assert not root.exists() or not any(root.iterdir())
 
 

@@ -108,6 +108,44 @@ def _promote(overrides: list[str], path: Path, config_dir: Path) -> list[str]:
     return out
 
 
+@contextlib.contextmanager
+def hydra_context(path: str | os.PathLike[str]) -> Iterator[tuple[Any, str]]:
+    """Hydra initialised on the config's folder, as ``runlab sweep`` needs it for Hydra's own
+    sweep grammar (``glob(*)`` lists a group's options): (its ConfigLoader, the config name)."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    path = Path(path).resolve()
+    with (
+        _hydra_dir(path) as (config_dir, name),
+        initialize_config_dir(config_dir=str(config_dir), version_base=None),
+    ):
+        yield GlobalHydra.instance().config_loader(), name
+
+
+def sweeper_params(path: str | os.PathLike[str], name: str) -> dict[str, str]:
+    """``hydra.sweeper.params`` of the config (inside :func:`hydra_context`): the sweep that
+    Hydra's ``--multirun`` would run, key -> sweep expression."""
+    from hydra import compose as hydra_compose
+    from omegaconf import OmegaConf
+
+    try:
+        cfg = hydra_compose(config_name=name, return_hydra_config=True)
+        params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None)
+        plain = OmegaConf.to_container(params, resolve=True) if params is not None else {}
+    except Exception as err:
+        raise _explain(err, Path(path), Path(path).parent) from err
+    if not isinstance(plain, dict):
+        raise ConfigError(f"{Path(path).name}: hydra.sweeper.params must map keys to sweeps")
+    return {str(k): _sweep_text(v) for k, v in plain.items()}
+
+
+def _sweep_text(value: Any) -> str:
+    if isinstance(value, list):  # YAML [a, b] as Hydra's a,b
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
 def compose(path: str | os.PathLike[str], overrides: list[str] | None = None) -> dict[str, Any]:
     """The composed config as plain data (interpolations resolved)."""
     path = Path(path)

@@ -34,7 +34,7 @@ def run_grid(
     else:
         if config is None:
             raise ConfigError("missing CONFIG: runlab sweep CONFIG a=1,2 b=x,y")
-        combinations, varying = expand(overrides)
+        combinations, varying = expand(overrides, config)
         for combo in combinations:  # every combination is a valid config before anything runs
             load_config(config, combo)
         record = SweepRecord.create(

@@ -70,3 +70,7 @@ def linear_reward(allocations: Any, prices: Any, transition_penalty: float = 0.0
     """A user reward for episodic training: the sum of allocated simple returns."""
     ratio = prices[:, 1:] / prices[:, :-1] - 1
     return (allocations[:, :-1] * ratio).sum(-1).sum(-1)
+
+
+def loop_without_run(cfg: dict[str, Any]) -> None:
+    """A loop with the wrong signature: the preflight rejects it."""

@@ -217,3 +217,22 @@ def test_target_shapes_that_do_not_fit(
 ) -> None:
     path = npz(tmp_path, **changes)
     expect_error(cli, root, [QUICK, f"data.source={path}", *extra], fragment)
+
+
+@pytest.mark.parametrize(
+    ("loop", "fragment"),
+    [
+        ("nodots", "loop 'nodots' is not an import path: use 'pkg.mod:name' ('pkg.mod.name'"),
+        ("tests.helpers:nothing", "has no attribute 'nothing'"),
+        ("tests.helpers:loop_without_run", "must be callable as fn(cfg, run)"),
+        ("tests.helpers:np", "is not a function (it is module)"),
+    ],
+)
+def test_bad_custom_loop(cli, root: Path, loop: str, fragment: str) -> None:
+    expect_error(cli, root, [QUICK, f"loop={loop}"], fragment)
+
+
+@pytest.mark.parametrize("loop", ["tests.helpers:custom_loop", "tests.helpers.custom_loop"])
+def test_both_loop_path_forms_work(cli, root: Path, loop: str) -> None:
+    code, _, err = cli("run", QUICK, f"loop={loop}", "trainer.epochs=1", "-o", root)
+    assert code == 0, err

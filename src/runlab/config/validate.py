@@ -115,7 +115,15 @@ def import_object(path: str, what: str) -> Any:
     else:
         module_name, _, attr_path = path.rpartition(".")
     if not module_name or not attr_path:
-        raise ConfigError(f"{what} {path!r} is not an import path (expected 'package.module.Name')")
+        # the documented form: Hydra's dotted _target_, pkg.mod:name everywhere else
+        form, other = (
+            ("package.module.Class", "package.module:Class")
+            if what.endswith("_target_")
+            else ("pkg.mod:name", "pkg.mod.name")
+        )
+        raise ConfigError(
+            f"{what} {path!r} is not an import path: use {form!r} ({other!r} works too)"
+        )
     try:
         obj: Any = importlib.import_module(module_name)
     except ModuleNotFoundError as err:

@@ -53,7 +53,7 @@ def preflight(
     if cfg["loop"] == "episodic":
         return _preflight_episodic(cfg, device, seed, report, t0, baseline)
     if cfg["loop"] != "supervised":
-        _stage(report, "loop", lambda: import_object(cfg["loop"], "loop"))
+        _stage(report, "loop", lambda: _check_loop(cfg["loop"]))
         report["seconds"] = round(time.perf_counter() - t0, 3)
         return report, None
     data = _data_stage(report, cfg, seed)
@@ -66,6 +66,21 @@ def preflight(
     _stage(report, "checkpoint", lambda: _checkpoint_round_trip(trainer))
     report["seconds"] = round(time.perf_counter() - t0, 3)
     return report, data
+
+
+def _check_loop(path: str) -> None:
+    """A custom loop imports and can be called as ``fn(cfg, run)``."""
+    import inspect
+
+    fn = import_object(path, "loop")
+    if not callable(fn):
+        raise ConfigError(f"loop {path!r} is not a function (it is {type(fn).__name__})")
+    try:
+        inspect.signature(fn).bind({}, None)
+    except TypeError as err:
+        raise ConfigError(f"loop {path!r} must be callable as fn(cfg, run): {err}") from err
+    except ValueError:  # a builtin without a signature: it is called and we shall see
+        pass
 
 
 def _data_stage(report: dict[str, Any], cfg: dict[str, Any], seed: int) -> Dataset:

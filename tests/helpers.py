@@ -74,3 +74,12 @@ def linear_reward(allocations: Any, prices: Any, transition_penalty: float = 0.0
 
 def loop_without_run(cfg: dict[str, Any]) -> None:
     """A loop with the wrong signature: the preflight rejects it."""
+
+
+def env_loop(cfg: dict[str, Any], run: Any) -> None:
+    """A loop that records where it ran and what it was given (the Ray cluster test)."""
+    import os
+
+    run.log_epoch(1, {"train": {"loss": 1.0}, "val": {"loss": float(cfg.get("mark", 1.0))}})
+    run.summary["cwd"] = os.getcwd()
+    run.summary["env"] = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "PYTHONPATH")}

@@ -83,13 +83,15 @@ def test_resume_reruns_only_unfinished(cli, root: Path) -> None:
         "json",
     ]
     code, out, err = cli("sweep", *args)
-    assert code == 0, err
     first = json.loads(out)
     status = {r["index"]: r["status"] for r in first["runs"]}
     assert status == {0: "failed", 1: "finished"}
+    # a failed run is in the exit code, with one line naming it (the JSON is still printed)
+    failed_id = next(r["run_id"] for r in first["runs"] if r["index"] == 0)
+    assert code == 1 and err.startswith(f"runlab: 1 of 2 runs failed (#0 {failed_id})"), err
     finished_id = next(r["run_id"] for r in first["runs"] if r["index"] == 1)
     code, out, err = cli("sweep", "--resume", first["sweep_id"], "-o", root, "-f", "json")
-    assert code == 0, err
+    assert code == 1, err  # it fails again
     again = json.loads(out)
     assert again["sweep_id"] == first["sweep_id"]
     sweep = json.loads(Path(again["path"]).read_text())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -59,6 +61,15 @@ def sweep(
         options,
     )
     rows = results_table(record, root)
+    _print_sweep(record, rows, fmt)
+    failed = [f"#{r['index']} {r['run_id'] or ''}".strip() for r in rows if r["status"] in FAILED]
+    _fail_if_any("runs", failed, len(rows), record.path.parent / "logs")
+
+
+FAILED = ("failed", "crashed")
+
+
+def _print_sweep(record: Any, rows: list[dict[str, Any]], fmt: Format) -> None:
     columns = list(rows[0]) if rows else ["index", "run_id", "status"]
     if fmt is Format.json:
         write_json({"sweep_id": record.id, "path": str(record.path), "runs": rows})
@@ -74,6 +85,17 @@ def sweep(
     write_table(columns, text, status_col=columns.index("status"))
     finished = sum(1 for r in rows if r["status"] == "finished")
     typer.echo(f"sweep {record.id}: {finished}/{len(rows)} finished ({record.path})")
+
+
+def _fail_if_any(what: str, failed: list[str], total: int, logs: Path) -> None:
+    """Exit 1 when a run or trial failed: a sweep whose every run failed must not look like a
+    success to a script or a CI job. (A gate stop or a pruned trial is not a failure.)"""
+    if failed:
+        sys.stderr.write(
+            f"runlab: {len(failed)} of {total} {what} failed ({'; '.join(failed[:3])}"
+            f"{' ...' if len(failed) > 3 else ''}); their output is in {logs}\n"
+        )
+        raise typer.Exit(1)
 
 
 def tune(
@@ -146,6 +168,16 @@ def tune(
             "gpus_per_trial": gpus_per_trial,
         },
     )
+    _print_study(summary, fmt)
+    failed = [
+        f"#{t['number']} {t['fail_reason'] or ''}".strip()
+        for t in summary["trials"]
+        if t["number"] in summary["asked"] and t["state"] == "FAIL"
+    ]
+    _fail_if_any("trials", failed, len(summary["asked"]), Path(summary["folder"]) / "logs")
+
+
+def _print_study(summary: dict[str, Any], fmt: Format) -> None:
     if fmt is Format.json:
         write_json(summary)
         return

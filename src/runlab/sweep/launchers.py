@@ -133,10 +133,27 @@ def parse_result(index: int, returncode: int, out: str, err: str) -> JobResult:
     return result
 
 
+# What a job on another process or machine needs from the submitting shell: runlab's and the
+# mirrors' settings (MLFLOW_TRACKING_URI, WANDB_PROJECT, ...) and where the user's own modules
+# are (PYTHONPATH, for pkg.mod:fn in a config). Nothing else of the environment travels.
+FORWARDED_PREFIXES = ("RUNLAB_", "MLFLOW_", "WANDB_", "TENSORBOARD_")
+FORWARDED_NAMES = ("PYTHONPATH",)
+
+
+def forwarded_env() -> dict[str, str]:
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(FORWARDED_PREFIXES) or k in FORWARDED_NAMES
+    }
+
+
 def _run_job(
-    args: list[str], log_dir: str, index: int, threads: int | None
+    args: list[str], log_dir: str, index: int, threads: int | None, cwd: str | None = None
 ) -> tuple[int, str, str]:
-    """Run one `runlab run` (on whichever machine executes this); logs go to log_dir."""
+    """Run one `runlab run` (on whichever machine executes this) in the submitter's working
+    directory when this machine has it, so that relative paths in a config mean what they
+    meant where the sweep was started; logs go to log_dir."""
     env = dict(os.environ)
     if threads and "OMP_NUM_THREADS" not in env:
         env["OMP_NUM_THREADS"] = str(threads)
@@ -146,6 +163,7 @@ def _run_job(
         capture_output=True,
         text=True,
         env=env,
+        cwd=cwd if cwd and os.path.isdir(cwd) else None,
     )
     for suffix, text in ((".out", proc.stdout), (".err", proc.stderr)):
         with open(os.path.join(log_dir, f"{index}{suffix}"), "w") as fh:
@@ -156,7 +174,10 @@ def _run_job(
 class RayLauncher(BaseLauncher):
     """One Ray task per trial (``--cpus-per-trial``, ``--gpus-per-trial``), at most ``jobs``
     at a time. Connects to ``address`` (``auto``, ``HOST:PORT``) or starts a local Ray. The
-    runs root must be on a filesystem every node sees (the run directories are the results)."""
+    runs root must be on a filesystem every node sees (the run directories are the results).
+    On a cluster started elsewhere (``ray start --head`` in another folder, or shell), a task
+    runs in the submitter's working directory and gets the forwarded environment
+    (:data:`FORWARDED_PREFIXES`) through Ray's runtime environment."""
 
     def __init__(
         self,
@@ -183,7 +204,10 @@ class RayLauncher(BaseLauncher):
                 configure_logging=False,
             )
         task = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus)(_run_job)
-        threads = max(1, int(self.cpus))
+        env = forwarded_env()
+        if env:
+            task = task.options(runtime_env={"env_vars": env})
+        threads, cwd = max(1, int(self.cpus)), os.getcwd()
         source, results = iter(jobs), []
         inflight: dict[Any, Job] = {}
         exhausted = False
@@ -192,7 +216,8 @@ class RayLauncher(BaseLauncher):
                 if not exhausted:
                     new, exhausted = take(source, self.jobs - len(inflight))
                     for job in new:
-                        inflight[task.remote(job.args, job.log_dir, job.index, threads)] = job
+                        ref = task.remote(job.args, job.log_dir, job.index, threads, cwd)
+                        inflight[ref] = job
                 if not inflight:
                     break
                 ready, _ = ray.wait(list(inflight), num_returns=1)

@@ -28,6 +28,7 @@ def run_grid(
 ) -> SweepRecord:
     if direction not in ("minimize", "maximize"):
         raise ConfigError(f"--direction must be minimize or maximize, got {direction!r}")
+    root = root.resolve()  # runs on other processes or machines write where this one reads
     pool = make_launcher(launcher, jobs, **(launcher_options or {}))
     if resume:
         record = SweepRecord.load(root, resume)

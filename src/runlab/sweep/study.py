@@ -240,6 +240,7 @@ def run_study(
     launcher_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     optuna = require("optuna", "tune", "runlab tune")
+    root = root.resolve()  # trials on other processes or machines write where this one reads
     if in_process and jobs != 1:
         raise ConfigError("--in-process runs one trial at a time: drop --jobs or --in-process")
     objectives = objectives or ["val.loss"]
@@ -278,6 +279,7 @@ def run_study(
     url = storage if storage else f"sqlite:///{(root / 'studies' / 'optuna.db').resolve()}"
     deadline = time.time() + t if (t := parse_timeout(timeout)) else None
     asked: dict[int, Any] = {}
+    asked_numbers: list[int] = []
     stop = {"requested": False}
 
     def jobs_to_run() -> Iterator[Job]:
@@ -286,6 +288,7 @@ def run_study(
                 return
             trial = study.ask(space)
             asked[trial.number] = trial
+            asked_numbers.append(trial.number)
             params = [_as_override(k, v) for k, v in trial.params.items()]
             spec = json.dumps(
                 {
@@ -299,7 +302,7 @@ def run_study(
             yield Job(
                 trial.number,
                 [
-                    config,
+                    str(Path(config).resolve()),
                     *fixed,
                     *params,
                     "--output-dir",
@@ -332,7 +335,9 @@ def run_study(
             done(_run_in_process(job, asked[job.index], config, root, name, objectives))
     else:
         pool.launch(jobs_to_run(), done)
-    return _write_outputs(study, folder, config, fixed, objectives, root)
+    summary = _write_outputs(study, folder, config, fixed, objectives, root)
+    summary["asked"] = sorted(asked_numbers)  # the trials this invocation ran
+    return summary
 
 
 def _run_in_process(

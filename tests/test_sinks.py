@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import runlab
 from runlab.sinks.mirror import read_mirrors
@@ -347,3 +349,52 @@ def test_importing_the_sinks_package_imports_no_tracker(tmp_path: Path) -> None:
     )
     proc = run_python(script)
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_names_mlflow_refuses_are_mapped_not_dropped(
+    root: Path, stores: dict[str, Any], cli: Callable[..., Any]
+) -> None:
+    """acc@5 and ndcg@10 switched the whole MLflow mirror off (0 metrics, run FAILED)."""
+    with runlab.start_run(CONFIG, root=root, name="ranked", sinks=["mlflow"]) as run:
+        for epoch in range(2):
+            run.log({"acc@5": 0.1 * epoch})
+            run.log_epoch(epoch, {"val": {"acc@5": 0.5 + epoch, "ndcg@10": 0.3, "loss": 1.0}})
+        run.summary["test"] = {"ndcg@10": 0.25}
+    assert warnings(run.dir) == []
+    client, (ml,) = mlflow_run(stores["uri"], run.id)
+    assert ml.info.status == "FINISHED"
+    history = client.get_metric_history(ml.info.run_id, "val/acc_at_5")
+    assert [(m.step, m.value) for m in history] == [(0, 0.5), (1, 1.5)]
+    assert ml.data.metrics["test.ndcg_at_10"] == 0.25 and "val/loss" in ml.data.metrics
+    (entry,) = read_mirrors(run.dir)
+    assert (
+        entry["renamed"].items()
+        >= {
+            "step/acc@5": "step/acc_at_5",
+            "val/acc@5": "val/acc_at_5",
+            "val/ndcg@10": "val/ndcg_at_10",
+            "test.ndcg@10": "test.ndcg_at_10",
+        }.items()
+    )
+    # runlab sync, from the files, makes the same names
+    code, _, err = cli("sync", run.id, "--root", root, "--sink", "mlflow", "--force")
+    assert code == 0, err
+    client, (again,) = mlflow_run(stores["uri"], run.id)
+    assert len(client.get_metric_history(again.info.run_id, "val/acc_at_5")) == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=300), min_size=1, max_size=8))
+def test_every_mapped_name_is_one_mlflow_accepts_and_none_collide(names: list[str]) -> None:
+    """MLflow's own validator is the reference; two names never share one MLflow name."""
+    from mlflow.utils.validation import _validate_metric_name
+
+    from runlab.sinks.mlflow import MlflowNames
+
+    mapping = MlflowNames()
+    mapped = {name: mapping(name) for name in names}
+    for stored in mapped.values():
+        _validate_metric_name(stored)
+        assert len(stored) <= 250
+    assert len(set(mapped.values())) == len(mapped)
+    assert mapping.renamed == {k: v for k, v in mapped.items() if k != v}

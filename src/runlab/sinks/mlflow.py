@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
+import re
 import socket
 import time
 from collections.abc import Mapping, Sequence
@@ -35,6 +37,66 @@ PARAM_VALUE_MAX = 6000
 RUN_ID_TAG = "runlab.run_id"
 
 
+# MLflow accepts names of letters, digits, _ - . space : / that do not resolve to another path
+# (mlflow.utils.validation). Other characters are spelled out where a word exists, else "_".
+SPELLED = {"@": "_at_", "%": "_pct_", "+": "_plus_", "=": "_eq_", "<": "_lt_", ">": "_gt_"}
+NAME_MAX = 250
+
+
+def mlflow_name(name: str) -> str:
+    """The name MLflow stores for a metric, param or tag key ``name``: ``acc@5`` ->
+    ``acc_at_5``, ``ndcg@10`` -> ``ndcg_at_10``, ``sharpe(ann)`` -> ``sharpe_ann_``; names
+    MLflow accepts are unchanged. Not injective on its own: :class:`MlflowNames` keeps it so
+    per run and records the mapping."""
+    safe = re.sub(r"[^/\w.\- :]", lambda m: SPELLED.get(m.group(), "_"), name)
+    if path_changes(safe):  # "a//b", "val/", "./x", "../x", "/x"
+        safe = safe.replace("/", "_")
+        safe = "_" + safe if safe.startswith(".") else safe
+    return safe[:NAME_MAX] or "_"
+
+
+def path_changes(name: str) -> bool:
+    norm = posixpath.normpath(name)
+    return norm != name or norm in (".", "..") or norm.startswith(("..", "/"))
+
+
+class MlflowNames:
+    """Names of one run as MLflow stores them, one to one: a mapped name that another name has
+    already taken gets ``_2``, ``_3``, ... ``renamed`` (original -> MLflow name, only the
+    names that changed) goes into mirrors.json, so that every renamed series can be found and
+    mapped back."""
+
+    def __init__(self, renamed: Mapping[str, str] | None = None) -> None:
+        self._of: dict[str, str] = dict(renamed or {})
+        self._taken = set(self._of.values())
+
+    @property
+    def renamed(self) -> dict[str, str]:
+        return {k: v for k, v in self._of.items() if k != v}
+
+    def __call__(self, name: str) -> str:
+        if name in self._of:
+            return self._of[name]
+        base = candidate = mlflow_name(name)
+        n = 1
+        while candidate in self._taken:
+            n += 1
+            candidate = f"{base[: NAME_MAX - len(str(n)) - 1]}_{n}"
+        self._of[name] = candidate
+        self._taken.add(candidate)
+        return candidate
+
+
+def _renamed_before(meta: RunMeta, mlflow_run_id: str) -> dict[str, str]:
+    """The names an earlier part of a resumed run mirrored under (mirrors.json)."""
+    from runlab.sinks.mirror import read_mirrors
+
+    for e in read_mirrors(meta.dir):
+        if e.get("sink") == "mlflow" and e.get("id") == mlflow_run_id:
+            return dict(e.get("renamed") or {})
+    return {}
+
+
 def probe(uri: str, timeout: float = 5.0) -> None:
     """Fail in seconds, naming the address, when an http(s) tracking server cannot be reached
     (MLflow's own client would retry for minutes)."""
@@ -57,6 +119,7 @@ class MlflowSink(Sink):
         super().__init__(options)
         self._client: Any = None
         self._run_id: str | None = None
+        self._names = MlflowNames()
 
     def tracking_uri(self) -> str | None:
         return self.options.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or None
@@ -100,11 +163,13 @@ class MlflowSink(Sink):
         experiment_id = self._experiment_id(client, create=True)
         assert experiment_id is not None
         existing = self._find(client, experiment_id, meta.id) if meta.resumed else None
-        if existing is not None:  # --resume continues the same MLflow run
+        if existing is not None:  # --resume continues the same MLflow run, with its names
             self._run_id = existing.info.run_id
+            self._names = MlflowNames(_renamed_before(meta, existing.info.run_id))
             client.update_run(self._run_id, status="RUNNING")
             return
-        tags = {str(k): str(v) for k, v in meta.tags.items()}
+        self._names = names = MlflowNames()
+        tags = {names(str(k)): str(v) for k, v in meta.tags.items()}
         tags.update({RUN_ID_TAG: meta.id, "runlab.run_dir": str(meta.dir)})
         if meta.parent:
             tags["runlab.parent"] = meta.parent
@@ -113,7 +178,7 @@ class MlflowSink(Sink):
         from mlflow.entities import Param
 
         params = [
-            Param(k[:250], str(v)[:PARAM_VALUE_MAX]) for k, v in flat_params(meta.config).items()
+            Param(names(k), str(v)[:PARAM_VALUE_MAX]) for k, v in flat_params(meta.config).items()
         ]
         for i in range(0, len(params), PARAM_BATCH):
             client.log_batch(self._run_id, params=params[i : i + PARAM_BATCH])
@@ -128,7 +193,7 @@ class MlflowSink(Sink):
             else:
                 values, step = step_scalars(record), record.step
             stamp = int(record.time * 1000)
-            metrics += [Metric(k, v, stamp, step) for k, v in values.items()]
+            metrics += [Metric(self._names(k), v, stamp, step) for k, v in values.items()]
         for i in range(0, len(metrics), BATCH):
             self._client.log_batch(self._run_id, metrics=metrics[i : i + BATCH])
 
@@ -137,7 +202,9 @@ class MlflowSink(Sink):
 
         client, run_id = self._client, self._run_id
         stamp = int((final.ended or time.time()) * 1000)
-        numbers = [Metric(k, v, stamp, 0) for k, v in flat_numbers(final.summary).items()]
+        numbers = [
+            Metric(self._names(k), v, stamp, 0) for k, v in flat_numbers(final.summary).items()
+        ]
         tags = [RunTag("runlab.status", final.status)]
         if final.summary.get("stop_reason"):
             tags.append(RunTag("runlab.stop_reason", str(final.summary["stop_reason"])[:5000]))
@@ -148,7 +215,10 @@ class MlflowSink(Sink):
         client.set_terminated(run_id, status=MLFLOW_STATUS.get(final.status, "KILLED"))
         info = client.get_run(run_id).info
         self._client = self._run_id = None
-        return {"id": run_id, "experiment_id": info.experiment_id}
+        details: dict[str, Any] = {"id": run_id, "experiment_id": info.experiment_id}
+        if self._names.renamed:  # names MLflow refuses, and what they are stored as
+            details["renamed"] = self._names.renamed
+        return details
 
     def abort(self) -> None:
         if self._client is not None and self._run_id is not None:

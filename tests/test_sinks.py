@@ -398,3 +398,57 @@ def test_every_mapped_name_is_one_mlflow_accepts_and_none_collide(names: list[st
         assert len(stored) <= 250
     assert len(set(mapped.values())) == len(mapped)
     assert mapping.renamed == {k: v for k, v in mapped.items() if k != v}
+
+
+def _python_run_then(tmp_path: Path, root: Path, ending: str) -> Path:
+    """A run mirrored with options given from Python only (not in its config), ended by
+    ``ending``: ``finish`` or ``kill`` (SIGKILL mid-run, its mirrors left half done)."""
+    script = python_script(
+        tmp_path,
+        f"""
+        import os, signal, time
+        import runlab
+        options = {{"mlflow": {{"experiment": "from-python"}},
+                   "tensorboard": {{"log_dir": {str(tmp_path / "tb")!r}}}}}
+        with runlab.start_run({{"lr": 0.1}}, root={str(root)!r}, name="py",
+                              sinks=["mlflow", "tensorboard"], sink_options=options) as run:
+            for epoch in range(3):
+                run.log_epoch(epoch, {{"val": {{"loss": 1.0 / (epoch + 1)}}}})
+            print(run.dir, flush=True)
+            if {ending!r} == "kill":
+                time.sleep(3)  # the mirrors have written something
+                os.kill(os.getpid(), signal.SIGKILL)
+        """,
+    )
+    done = run_python(script, timeout=120)
+    return Path(done.stdout.strip())
+
+
+@pytest.mark.parametrize("ending", ["finish", "kill"])
+def test_sync_reuses_the_options_a_run_mirrored_with(
+    cli: Callable[..., Any], root: Path, tmp_path: Path, stores: dict[str, Any], ending: str
+) -> None:
+    """sync wrote a second MLflow run into another experiment and a second TensorBoard copy;
+    after a crash, the half mirror is replaced, never duplicated."""
+    from mlflow import MlflowClient
+
+    run_dir = _python_run_then(tmp_path, root, ending)
+    state = RunRecord(run_dir).state.value
+    assert state == ("finished" if ending == "finish" else "crashed")
+    code, out, err = cli("sync", root, "--sink", "mlflow", "--sink", "tensorboard", "-f", "json")
+    assert code == 0, err
+    expected = "already synced" if ending == "finish" else "synced"
+    assert [r["outcome"] for r in json.loads(out)] == [expected, expected]
+    client = MlflowClient(stores["uri"])
+    assert client.get_experiment_by_name("runlab") is None  # nothing went elsewhere
+    experiment = client.get_experiment_by_name("from-python")
+    (ml,) = client.search_runs([experiment.experiment_id])
+    assert [m.value for m in client.get_metric_history(ml.info.run_id, "val/loss")] == [
+        1.0,
+        0.5,
+        pytest.approx(1 / 3),
+    ]
+    assert not (run_dir / "tensorboard").exists()
+    assert len(tensorboard_scalars(tmp_path / "tb" / run_dir.name)["val/loss"]) == 3
+    assert len(list((tmp_path / "tb" / run_dir.name).glob("events.out.tfevents.*"))) == 1
+    assert RunRecord(run_dir).info["sinks"]["mlflow"]["experiment"] == "from-python"

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 REDACTED = "***"
+_URL_PASSWORD = re.compile(r"(://[^/?#@:\s]*:)[^/?#@\s]*@")  # scheme://user:PASSWORD@host
 _SECRET_SUBSTRING = re.compile(r"secret|password|passwd|api_?key|credential", re.IGNORECASE)
 _SECRET_WORDS = {"token"}
 _WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
@@ -33,3 +34,18 @@ def redact(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [redact(v) for v in obj]
     return obj
+
+
+def redact_url(text: str) -> str:
+    """``postgresql://me:pw@host/db`` -> ``postgresql://me:***@host/db``."""
+    return _URL_PASSWORD.sub(rf"\g<1>{REDACTED}@", text)
+
+
+def redact_options(obj: Any) -> Any:
+    """:func:`redact`, and passwords inside URLs (a tracking URI with credentials)."""
+    obj = redact(obj)
+    if isinstance(obj, Mapping):
+        return {k: redact_options(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact_options(v) for v in obj]
+    return redact_url(obj) if isinstance(obj, str) else obj

@@ -99,8 +99,9 @@ def sync_run(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     force: bool = False,
 ) -> list[SyncResult]:
-    """Mirror one ended run to each sink in ``names``. Options: the run's own config blocks
-    (``wandb:``, ``mlflow:``, ``tensorboard:``) updated by ``overrides``."""
+    """Mirror one ended run to each sink in ``names``. Options: those the run mirrored with
+    (run.json's ``sinks``, whether they came from the config or from Python), else the run's
+    config blocks (``wandb:``, ``mlflow:``, ``tensorboard:``); updated by ``overrides``."""
     state = record.state.value
     if state not in ENDED:
         return [SyncResult(record.id, n, "skipped", f"run is {state}") for n in names]
@@ -108,11 +109,19 @@ def sync_run(
     mirrors = read_mirrors(record.path)
     results = []
     for name in names:
-        options = dict(record.config.get(name) or {}) if name in record.config else {}
+        options = mirrored_options(record, name)
         options.update((overrides or {}).get(name, {}))
         sink = build_sink(name, options)
         results.append(_sync_one(record, meta, sink, mirrors, force))
     return results
+
+
+def mirrored_options(record: RunRecord, name: str) -> dict[str, Any]:
+    recorded = record.info.get("sinks")
+    if isinstance(recorded, Mapping) and isinstance(recorded.get(name), Mapping):
+        return dict(recorded[name])
+    block = record.config.get(name)
+    return dict(block) if isinstance(block, Mapping) else {}
 
 
 def _sync_one(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from runlab._imports import require
+from runlab._secrets import redact_url
 from runlab.config import load_config
 from runlab.config.compose import compose
 from runlab.errors import ConfigError
@@ -186,11 +187,11 @@ def storage_for(url: str | None, root: Path) -> Any:
         cause = err.__cause__ if isinstance(err.__cause__, ImportError) else err
         module = (cause.name or "").split(".")[0]
         raise ConfigError(
-            f"--storage {_shown(url)!r}: the database driver for {url.split('://')[0]!r} is "
+            f"--storage {redact_url(url)!r}: the database driver for {url.split('://')[0]!r} is "
             f"not installed ({_first_line(cause)}); pip install {DRIVERS.get(module, module)}"
         ) from err
     except Exception as err:  # no such dialect, cannot connect, bad credentials
-        raise ConfigError(f"--storage {_shown(url)!r}: {_first_line(err)}") from err
+        raise ConfigError(f"--storage {redact_url(url)!r}: {_first_line(err)}") from err
 
 
 # module SQLAlchemy imports -> what pip installs
@@ -200,13 +201,6 @@ DRIVERS = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQL
 def _first_line(err: BaseException) -> str:
     lines = str(err).strip().splitlines()
     return f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")
-
-
-def _shown(url: str) -> str:
-    """The URL without its password."""
-    import re
-
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 def parse_timeout(text: str | None) -> float | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from runlab._ids import make_run_id
 from runlab._provenance import provenance
-from runlab._secrets import redact
+from runlab._secrets import redact, redact_options
 from runlab.errors import ConfigError
 from runlab.tracking import _io
 from runlab.tracking._config import to_plain, to_yaml
@@ -127,9 +127,18 @@ class Run:
                 plain = self.config if isinstance(self.config, Mapping) else {}
                 options = {name: options_in(plain, name) for name in sinks}
             self._mirror = MirrorProcess.build(list(sinks), options, self._sink_warning)
+        # what the mirrors were given (checked, defaults filled, secrets out): `runlab sync`
+        # mirrors to the same places, and completes or replaces what a crash left there
+        mirrored = None
+        if sinks and self._mirror is not None:
+            built = zip(sinks, self._mirror.sinks, strict=True)
+            mirrored = {name: redact_options(sink.options) for name, sink in built}
 
         if _existing is not None:
             self._reopen(_existing)
+            if mirrored:
+                self.info["sinks"] = {**(self.info.get("sinks") or {}), **mirrored}
+                self._write_info()
             return
         self.id, self.dir = self._make_dir()
         self.info: dict[str, Any] = {
@@ -148,6 +157,8 @@ class Run:
             "trial": trial,
             "heartbeat_interval": self.heartbeat_interval,
         }
+        if mirrored:
+            self.info["sinks"] = mirrored
         _io.atomic_write_text(self.dir / "config.yaml", to_yaml(redact(self.config)))
         _io.atomic_write_text(self.dir / "overrides.yaml", to_yaml(list(overrides or [])))
         self._events = _io.JsonlAppender(self.dir / "events.jsonl")

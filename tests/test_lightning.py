@@ -126,21 +126,74 @@ def test_lightning_ctrl_c_ends_the_run_stopped(tmp_path: Path) -> None:
     assert RunRecord(logger.experiment.dir).state.value == "stopped"
 
 
-def test_test_after_fit_reopens_the_run(tmp_path: Path) -> None:
-    class WithTest(Regressor):
-        def test_step(self, batch: Any, i: int) -> None:
-            self.log("test_loss", self._loss(batch))
+class WithTest(Regressor):
+    def test_step(self, batch: Any, i: int) -> None:
+        if self.hparams.fail_at == -2:
+            raise RuntimeError("test broke")
+        self.log("test_loss", self._loss(batch))
+        self.log("mae", (self.net(batch[0]) - batch[1]).abs().mean())  # no split prefix
+
+
+def test_test_after_fit_adds_to_the_run(tmp_path: Path) -> None:
+    """trainer.test after an early-stopped fit: the fit's record stays (it was overwritten:
+    a 0.1 s duration for 13 s of training, the wrong last epoch, the early stop gone) and the
+    test's metrics are added to it."""
+    import json
+    import time
 
     logger = RunlabLogger(root=tmp_path / "runs")
     train, val = loaders()
-    lit = trainer(logger, epochs=2)
+    stop = L.pytorch.callbacks.EarlyStopping(monitor="val_loss", patience=1, min_delta=100.0)
+    lit = trainer(logger, epochs=20)
+    lit.callbacks.append(stop)
     model = WithTest()
+    t0 = time.perf_counter()
     lit.fit(model, train, val)
+    fit_seconds = time.perf_counter() - t0
+    run_dir = logger.experiment.dir
+    after_fit = RunRecord(run_dir)
+    assert after_fit.metrics["stopped_early"] is True and stop.stopped_epoch == 1
+    time.sleep(0.5)
     lit.test(model, val)
-    run = RunRecord(logger.experiment.dir)
-    assert run.state.value == "finished"
-    assert [r["split"] for r in run.scalars() if r["split"] == "test"] == ["test"]
+    run = RunRecord(run_dir)
+    assert run.state.value == "finished" and run.info["started"] == after_fit.info["started"]
+    assert run.metrics["last_epoch"] == after_fit.metrics["last_epoch"] == 1
+    assert run.metrics["stopped_early"] is True
+    assert [e["epoch"] for e in run.events("on_early_stop")] == [1]
+    # the test phase's time is added to the fit's, which a clock around fit bounds
+    fit_duration = after_fit.info["duration_seconds"]
+    assert 0.3 * fit_seconds < fit_duration <= fit_seconds
+    assert fit_duration < run.info["duration_seconds"] < fit_duration + 0.5
+    assert run.metrics["duration_seconds"] == run.info["duration_seconds"]
+    rows = [(r["epoch"], r["split"]) for r in run.scalars()]
+    assert rows == [(0, "val"), (0, "train"), (1, "val"), (1, "train"), (1, "test")]
+    test_row = next(r for r in run.scalars() if r["split"] == "test")
+    assert run.metrics["test_loss"] == test_row["loss"] and test_row["mae"] > 0
     assert len(list((tmp_path / "runs").glob("*/run.json"))) == 1
+    ends = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert [e["status"] for e in ends if e["event"] == "on_train_end"] == ["finished"] * 2
+
+
+def test_a_test_phase_keeps_a_stopped_fit_stopped_and_a_failing_one_fails(
+    tmp_path: Path,
+) -> None:
+    import signal
+
+    handler = signal.getsignal(signal.SIGINT)
+    logger = RunlabLogger(root=tmp_path / "runs")
+    train, val = loaders()
+    try:
+        with pytest.raises(SystemExit):
+            trainer(logger).fit(WithTest(interrupt_at=3), train, val)
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    trainer(logger).test(WithTest(), val)
+    run = RunRecord(logger.experiment.dir)
+    assert run.state.value == "stopped" and "test_loss" in run.metrics
+    with pytest.raises(RuntimeError, match="test broke"):
+        trainer(logger).test(WithTest(fail_at=-2), val)
+    run = RunRecord(logger.experiment.dir)
+    assert run.state.value == "failed" and "test broke" in run.metrics["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -269,3 +269,24 @@ def test_environment_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     with runlab.start_run(capture_stdout=False) as run:
         pass
     assert run.dir.parent == tmp_path / "elsewhere"
+
+
+def test_a_reopened_run_adds_its_sessions_durations(root: Path) -> None:
+    """duration_seconds is the time of every session (a resume or a Lightning test phase),
+    each timed here by a clock around it."""
+    t0 = time.perf_counter()
+    with runlab.start_run({}, root=root, capture_stdout=False) as run:
+        time.sleep(0.3)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with runlab.Run.reopen(run.dir, capture_stdout=False) as again:
+        time.sleep(0.2)
+    second = time.perf_counter() - t0
+    info = json.loads((again.dir / "run.json").read_text())
+    assert 0.5 <= info["duration_seconds"] <= first + second
+    ends = runlab.RunRecord(run.dir).events("on_train_end")
+    assert 0.2 <= ends[-1]["session_seconds"] <= second
+    assert (
+        json.loads((run.dir / "metrics.json").read_text())["duration_seconds"]
+        == info["duration_seconds"]
+    )

@@ -17,7 +17,12 @@ What lands where:
 - checkpoints' paths (best, last, best score) -> ``on_checkpoint`` events and metrics.json;
   ModelCheckpoint's default folder is the run's own ``checkpoints/``;
 - the end of ``fit`` -> the run's final status: finished; failed (with the traceback) on an
-  exception; stopped on Ctrl-C. Logging again afterwards (``trainer.test``) reopens the run.
+  exception; stopped on Ctrl-C; an ``on_early_stop`` event and ``stopped_early`` in
+  metrics.json when an ``EarlyStopping`` callback ended it.
+- ``trainer.test`` / ``validate`` after ``fit`` add to the run instead of replacing it: their
+  metrics go to the fit's last epoch (a name without a split prefix gets the phase's split) and
+  to metrics.json; ``duration_seconds`` adds the phase's time; ``last_epoch``, the early stop
+  and the fit's status stay (a phase that raises makes the run ``failed``, with its traceback).
 
 Everything a :class:`runlab.Run` takes also works here (``tags``, ``sinks``, ``sink_options``...),
 so a Lightning run mirrors to TensorBoard, W&B and MLflow like any other.
@@ -30,6 +35,7 @@ import sys
 from argparse import Namespace
 from collections.abc import Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from runlab._imports import require
@@ -46,15 +52,41 @@ _SPLIT = re.compile(r"^(train|training|val|valid|validation|test)[_/](.+)$")
 _SPLIT_NAME = {"training": "train", "valid": "val", "validation": "val"}
 
 
-def split_metric(key: str) -> tuple[str, str] | None:
-    """``val_loss`` -> (val, loss); ``train/acc_epoch`` -> (train, acc); ``loss_step`` -> None."""
+def split_metric(key: str, default: str = "train") -> tuple[str, str] | None:
+    """``val_loss`` -> (val, loss); ``train/acc_epoch`` -> (train, acc); ``loss_step`` -> None;
+    a name without a split prefix gets ``default``."""
     if key.endswith("_step"):
         return None
     key = key.removesuffix("_epoch")
     match = _SPLIT.match(key)
     if match is None:
-        return "train", key
+        return default, key
     return _SPLIT_NAME.get(match.group(1), match.group(1)), match.group(2)
+
+
+def _calling_trainer() -> Any:
+    """The Lightning Trainer that is calling the logger, from the call stack: Lightning gives a
+    logger no reference to its trainer, and the phase (fit, test, ...) and the early-stopping
+    callback are only there. None when it cannot be found."""
+    from lightning.pytorch import Trainer
+
+    frame: FrameType | None = sys._getframe(1)
+    for _ in range(16):
+        if frame is None:
+            return None
+        for name in ("trainer", "self"):
+            value = frame.f_locals.get(name)
+            if isinstance(value, Trainer):
+                return value
+        frame = frame.f_back
+    return None
+
+
+def _phase() -> str:
+    """``fit``, ``validate``, ``test`` or ``predict`` (``fit`` when unknown)."""
+    trainer = _calling_trainer()
+    fn = getattr(getattr(trainer, "state", None), "fn", None)
+    return str(getattr(fn, "value", fn) or "fit")
 
 
 class RunlabLogger(Logger):
@@ -75,6 +107,8 @@ class RunlabLogger(Logger):
         self._run: Run | None = None
         self._epoch: int | None = None
         self._pending: dict[str, dict[str, float]] = {}
+        self._fit_epoch: int | None = None  # the last epoch fit recorded
+        self._ended_as: str | None = None  # the status the run had before a later phase
 
     # ------------------------------------------------------------------ the run
     @property
@@ -95,6 +129,7 @@ class RunlabLogger(Logger):
                 **self._options,
             ).start()
         elif reopen and self._run.status.value != "running":
+            self._ended_as = self._run.status.value
             self._run = Run.reopen(self._run.dir, **self._options).start()
         return self._run
 
@@ -133,19 +168,30 @@ class RunlabLogger(Logger):
         epoch = metrics.get("epoch")
         if epoch is None:
             return
+        phase = _phase()
+        if phase != "fit" and self._fit_epoch is not None:
+            epoch = self._fit_epoch  # a test after fit describes the model fit left
         epoch = int(epoch)
         if self._epoch is not None and epoch != self._epoch:
             self._flush_epoch()
         self._epoch = epoch
         for key, value in values.items():
-            parts = split_metric(key)
+            parts = split_metric(key, "train" if phase == "fit" else phase)
             if parts is not None:
                 self._pending.setdefault(parts[0], {})[parts[1]] = value
-        run.progress(epoch=epoch)
+        if phase == "fit":
+            run.progress(epoch=epoch)
 
     def _flush_epoch(self) -> None:
         if self._run is not None and self._epoch is not None and self._pending:
-            self._run.log_epoch(self._epoch, self._pending)
+            later = self._ended_as is not None  # a phase after fit: last_epoch stays
+            self._run.log_epoch(self._epoch, self._pending, summarize=not later)
+            if later:
+                for split, values in self._pending.items():
+                    for key, value in values.items():
+                        self._run.summary[f"{split}_{key}"] = value
+            else:
+                self._fit_epoch = self._epoch
         self._pending = {}
 
     @rank_zero_only
@@ -170,10 +216,26 @@ class RunlabLogger(Logger):
             return
         self._flush_epoch()
         self._epoch = None
+        if self._ended_as is None:
+            self._record_early_stop(run, _calling_trainer())
         exc = sys.exc_info()[1]  # Lightning calls finalize("failed") inside its except block
         if status == "failed" and exc is not None:
             run.finish(exc=exc)
         elif status == "failed":
             run.finish("failed")
-        else:
-            run.finish()
+        else:  # a later phase leaves the status fit ended with (finished, stopped, ...)
+            run.finish(self._ended_as)
+
+    def _record_early_stop(self, run: Run, trainer: Any) -> None:
+        callback = getattr(trainer, "early_stopping_callback", None)
+        stopped = int(getattr(callback, "stopped_epoch", 0) or 0)
+        if callback is None:
+            return
+        run.summary["stopped_early"] = stopped > 0
+        if stopped > 0:
+            run.event(
+                "on_early_stop",
+                epoch=stopped,
+                monitor=getattr(callback, "monitor", None),
+                patience=getattr(callback, "patience", None),
+            )

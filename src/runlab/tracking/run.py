@@ -109,6 +109,7 @@ class Run:
         self._epochs_done = 0
         self._progress: dict[str, Any] = {}
         self._t0 = time.time()
+        self._prior_seconds = 0.0  # a reopened run's time in its earlier sessions
         self._preempt_hooks: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
         self._stop_beat = threading.Event()
@@ -186,6 +187,8 @@ class Run:
                     self.summary.set_default_value(key, value)
         except (OSError, ValueError):
             pass
+        prior = self.info.get("duration_seconds")
+        self._prior_seconds = float(prior) if isinstance(prior, (int, float)) else 0.0
         self.info.update(provenance_of_resume())
         with contextlib.suppress(FileNotFoundError):
             (path / STOP_FILE).unlink()  # a stop request ended the last session, not this one
@@ -396,9 +399,15 @@ class Run:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
         ended = time.time()
-        duration = ended - self._t0
+        session = ended - self._t0
+        duration = self._prior_seconds + session  # every session of a resumed run counts
         self.summary.set_default_value("duration_seconds", round(duration, 6))
-        self.event("on_train_end", status=status.value, duration_seconds=round(duration, 6))
+        self.event(
+            "on_train_end",
+            status=status.value,
+            duration_seconds=round(duration, 6),
+            session_seconds=round(session, 6),
+        )
         # metrics.json first: a reader that sees the final status also finds the final summary.
         _io.atomic_write_json(self.dir / "metrics.json", self.summary.snapshot())
         self._status = status

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -452,3 +453,67 @@ def test_sync_reuses_the_options_a_run_mirrored_with(
     assert len(tensorboard_scalars(tmp_path / "tb" / run_dir.name)["val/loss"]) == 3
     assert len(list((tmp_path / "tb" / run_dir.name).glob("events.out.tfevents.*"))) == 1
     assert RunRecord(run_dir).info["sinks"]["mlflow"]["experiment"] == "from-python"
+
+
+def test_mlflow_source_tags_match_mlflows_own_and_tensorboard_has_the_status(
+    tmp_path: Path,
+) -> None:
+    """In one git repository, a run started with MLflow's own fluent API and a runlab run
+    mirrored to MLflow carry the same mlflow.source.* and mlflow.user tags; TensorBoard's
+    HParams session ends with the run's status, read back as the HParams plugin reads it."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@x", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    script = python_script(
+        repo,
+        f"""
+        import json, mlflow, runlab
+        mlflow.set_tracking_uri("sqlite:///{repo}/mlflow.db")
+        with mlflow.start_run() as own:
+            pass
+        for status, body in (("finished", None), ("failed", ValueError("boom"))):
+            try:
+                with runlab.start_run({{}}, root="{repo}/runs", sinks=["mlflow", "tensorboard"],
+                                      sink_options={{"mlflow": {{}}, "tensorboard": {{}}}}) as run:
+                    run.log_epoch(0, {{"val": {{"loss": 1.0}}}})
+                    if body:
+                        raise body
+            except ValueError:
+                pass
+            print(json.dumps({{"status": status, "dir": str(run.dir), "mlflow": own.info.run_id}}))
+        """,
+        name="train.py",
+    )
+    subprocess.run([*git, "add", "train.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    from mlflow import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import api_pb2, metadata
+
+    client = MlflowClient(f"sqlite:///{repo}/mlflow.db")
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    for line in done.stdout.splitlines():
+        case = json.loads(line)
+        own = client.get_run(case["mlflow"]).data.tags
+        run_id = Path(case["dir"]).name
+        (mirrored,) = client.search_runs(
+            [client.get_experiment_by_name("runlab").experiment_id],
+            f"tags.`runlab.run_id` = '{run_id}'",
+        )
+        keys = ("mlflow.source.git.commit", "mlflow.source.type", "mlflow.user")
+        assert {k: mirrored.data.tags.get(k) for k in keys} == {k: own.get(k) for k in keys}
+        assert own["mlflow.source.git.commit"] == commit.strip()
+        assert Path(mirrored.data.tags["mlflow.source.name"]).name == "train.py"
+        acc = EventAccumulator(str(Path(case["dir"]) / "tensorboard"))
+        acc.Reload()
+        content = acc.PluginTagToContent(metadata.PLUGIN_NAME)[metadata.SESSION_END_INFO_TAG]
+        end = metadata.parse_session_end_info_plugin_data(content)
+        expected = "STATUS_SUCCESS" if case["status"] == "finished" else "STATUS_FAILURE"
+        assert api_pb2.Status.Name(end.status) == expected

@@ -29,6 +29,9 @@ class RunMeta:
     parent: str | None = None
     created: str | None = None
     resumed: bool = False
+    git_commit: str | None = None  # provenance, from run.json
+    user: str | None = None
+    source: str | None = None  # the program that ran (its script or command)
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,18 @@ class Sink:
 
     def discard(self, meta: RunMeta) -> None:
         """Remove an incomplete earlier mirror of ``meta`` so that a sync does not repeat it."""
+
+
+def provenance_fields(info: Mapping[str, Any]) -> dict[str, Any]:
+    """RunMeta's provenance fields from a run.json."""
+    git = info.get("git")
+    git = git if isinstance(git, Mapping) else {}
+    command = info.get("command") if isinstance(info.get("command"), list) else []
+    return {
+        "git_commit": git.get("commit") or None,
+        "user": info.get("user") or None,
+        "source": str(command[1] if len(command) > 1 else command[0]) if command else None,
+    }
 
 
 def numeric(values: Mapping[str, Any]) -> dict[str, float]:

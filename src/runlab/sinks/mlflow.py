@@ -87,6 +87,19 @@ class MlflowNames:
         return candidate
 
 
+def source_tags(meta: RunMeta) -> dict[str, str]:
+    """The tags MLflow's own runs carry about where they came from (mlflow.utils.mlflow_tags),
+    from the run's provenance, so that the MLflow UI links the run to its commit."""
+    tags = {"mlflow.source.type": "LOCAL"}
+    if meta.git_commit:
+        tags["mlflow.source.git.commit"] = meta.git_commit
+    if meta.user:
+        tags["mlflow.user"] = meta.user
+    if meta.source:
+        tags["mlflow.source.name"] = meta.source
+    return tags
+
+
 def _renamed_before(meta: RunMeta, mlflow_run_id: str) -> dict[str, str]:
     """The names an earlier part of a resumed run mirrored under (mirrors.json)."""
     from runlab.sinks.mirror import read_mirrors
@@ -171,6 +184,7 @@ class MlflowSink(Sink):
         self._names = names = MlflowNames()
         tags = {names(str(k)): str(v) for k, v in meta.tags.items()}
         tags.update({RUN_ID_TAG: meta.id, "runlab.run_dir": str(meta.dir)})
+        tags.update(source_tags(meta))
         if meta.parent:
             tags["runlab.parent"] = meta.parent
         run = client.create_run(experiment_id, run_name=meta.name, tags=tags)

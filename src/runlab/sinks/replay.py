@@ -16,7 +16,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runlab.sinks.base import EpochRecord, Final, Record, RunMeta, Sink, numeric
+from runlab.sinks.base import (
+    EpochRecord,
+    Final,
+    Record,
+    RunMeta,
+    Sink,
+    numeric,
+    provenance_fields,
+)
 from runlab.sinks.mirror import build_sink, describe_error, entry, read_mirrors, record_mirrors
 from runlab.tracking._scalars import TAIL
 from runlab.tracking.record import RunRecord
@@ -48,6 +56,7 @@ def meta_of(record: RunRecord) -> RunMeta:
         tags=record.tags,
         parent=record.parent,
         created=record.info.get("created"),
+        **provenance_fields(record.info),
     )
 
 

@@ -1,6 +1,7 @@
 """TensorBoard: event files written with the ``tensorboard`` package alone (no TensorFlow, no
 torch). Scalars under ``<split>/<metric>`` at the epoch, ``step/<name>`` at the step; the
-config as hyper-parameters (HParams tab); the summary as ``summary/<key>`` and as text."""
+config as hyper-parameters (HParams tab, with the run's final status as the session's); the
+summary as ``summary/<key>`` and as text."""
 
 from __future__ import annotations
 
@@ -23,6 +24,38 @@ from runlab.sinks.base import (
     flat_params,
     step_scalars,
 )
+
+# run status -> the HParams plugin's session status (api_pb2.Status): a gate stop or a pruned
+# trial ended as decided; a preempted run continues on --resume
+SESSION_STATUS = {
+    "finished": "STATUS_SUCCESS",
+    "stopped": "STATUS_SUCCESS",
+    "pruned": "STATUS_SUCCESS",
+    "failed": "STATUS_FAILURE",
+    "crashed": "STATUS_FAILURE",
+    "preempted": "STATUS_RUNNING",
+}
+
+
+def session_end_pb(status: str, end_time: float) -> Any:
+    """The HParams plugin's session-end summary: the trial's final status in the HParams tab."""
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+
+    info = plugin_data_pb2.SessionEndInfo(
+        status=api_pb2.Status.Value(SESSION_STATUS.get(status, "STATUS_UNKNOWN")),
+        end_time_secs=end_time,
+    )
+    meta = metadata.create_summary_metadata(
+        plugin_data_pb2.HParamsPluginData(session_end_info=info)
+    )
+    return Summary(
+        value=[
+            Summary.Value(
+                tag=metadata.SESSION_END_INFO_TAG, metadata=meta, tensor=metadata.NULL_TENSOR
+            )
+        ]
+    )
 
 
 class TensorBoardSink(Sink):
@@ -86,6 +119,7 @@ class TensorBoardSink(Sink):
         if final.summary.get("stop_reason"):
             lines.append(f"stop_reason: {final.summary['stop_reason']}")
         self._add(text_pb("runlab/summary", "  \n".join(lines)), self._last_step)
+        self._add(session_end_pb(final.status, final.ended or time.time()), self._last_step)
         path = self._writer.get_logdir()
         self._writer.close()
         self._writer = None

@@ -248,7 +248,7 @@ class Run:
         self._update_index()
 
     def _meta(self, resumed: bool) -> RunMeta:
-        from runlab.sinks.base import RunMeta
+        from runlab.sinks.base import RunMeta, provenance_fields
 
         config = redact(self.config)
         return RunMeta(
@@ -260,6 +260,7 @@ class Run:
             parent=self.info.get("parent"),
             created=self.info.get("created"),
             resumed=resumed,
+            **provenance_fields(self.info),
         )
 
     def _sink_warning(self, sink: str, message: str) -> None:

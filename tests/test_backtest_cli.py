@@ -84,28 +84,14 @@ def test_backtest_errors(cli, root: Path) -> None:
 
 
 def test_backtest_on_another_panel(cli, root: Path, ranking_run: Path, tmp_path: Path) -> None:
-    pd = pytest.importorskip("pandas")
-    import numpy as np
-
-    rng = np.random.default_rng(5)
-    rows = [
-        {
-            "date": f"2025-03-{d + 1:02d}",
-            "asset": f"X{a}",
-            "target": rng.normal() * 0.01,
-            **{f"f{i}": rng.normal() for i in range(16)},
-        }
-        for d in range(30)
-        for a in range(12)
-    ]
-    pd.DataFrame(rows).to_csv(tmp_path / "other.csv", index=False)
+    other = _other_panel(tmp_path, 16)
     code, out, err = cli(
         "backtest",
         "ranking_panel",
         "--root",
         root,
         "--data",
-        tmp_path / "other.csv",
+        other,
         "--split",
         "test",
         "-f",

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from runlab._secrets import REDACTED, redact_args, secret_values
 from runlab.config import load_config
 from runlab.errors import ConfigError
 from runlab.sweep.grid import expand
@@ -36,26 +37,31 @@ def run_grid(
         if config is None:
             raise ConfigError("missing CONFIG: runlab sweep CONFIG a=1,2 b=x,y")
         combinations, varying = expand(overrides, config)
+        secrets: set[str] = set()
         for combo in combinations:  # every combination is a valid config before anything runs
-            load_config(config, combo)
-        record = SweepRecord.create(
+            secrets |= secret_values(load_config(config, combo))
+        record = SweepRecord.create(  # sweep.json without the secrets typed in the overrides
             root,
             name or Path(config).stem,
             str(Path(config).resolve()),
-            overrides,
-            combinations,
+            redact_args(overrides, secrets),
+            [redact_args(c, secrets) for c in combinations],
             varying,
             objective,
             direction,
         )
+        real = dict(enumerate(combinations))
     todo = record.unfinished()
+    if resume:
+        real = {c["index"]: c["overrides"] for c in todo}
+        _refuse_redacted(record, real)
     data = record.data
     job_list = [
         Job(
             c["index"],
             [
                 data["config"],
-                *c["overrides"],
+                *real[c["index"]],
                 "--output-dir",
                 str(root),
                 "--run-name",
@@ -75,6 +81,18 @@ def run_grid(
 
     pool.launch(job_list, done)
     return record
+
+
+def _refuse_redacted(record: SweepRecord, todo: dict[int, list[str]]) -> None:
+    """A secret typed in a sweep's overrides is not in sweep.json, so it cannot be rerun."""
+    for overrides in todo.values():
+        hidden = [o for o in overrides if REDACTED in o]
+        if hidden:
+            raise ConfigError(
+                f"sweep {record.id} was started with a secret on the command line ({hidden[0]}), "
+                "which is not stored; give secrets through the environment, e.g. "
+                "db.password='${oc.env:DB_PASSWORD}', and start the sweep again"
+            )
 
 
 def objective_value(run_dir: str | None, objective: str) -> float | None:

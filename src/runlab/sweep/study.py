@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from runlab._imports import require
-from runlab._secrets import redact_url
+from runlab._secrets import redact, redact_url
 from runlab.config import load_config
 from runlab.config.compose import compose
 from runlab.errors import ConfigError
@@ -449,7 +449,7 @@ def _write_trials(study: Any, folder: Path, objectives: list[str]) -> list[dict[
             {
                 "number": t.number,
                 "state": t.state.name,
-                "params": t.params,
+                "params": redact(t.params),
                 "values": t.values,
                 "duration": duration,
                 "run_id": t.user_attrs.get("run_id"),
@@ -480,7 +480,7 @@ def _write_outputs(
             {
                 "number": t.number,
                 "values": t.values,
-                "params": t.params,
+                "params": redact(t.params),
                 "run_id": t.user_attrs.get("run_id"),
             }
             for t in best
@@ -488,11 +488,9 @@ def _write_outputs(
     }
     if len(objectives) == 1 and complete:
         params = study.best_trial.params
-        atomic_write_text(folder / "best_params.yaml", to_yaml(params))
+        atomic_write_text(folder / "best_params.yaml", to_yaml(redact(params)))
         cfg = load_config(config, fixed + [_as_override(k, v) for k, v in params.items()])
         cfg.pop("search", None)
-        from runlab._secrets import redact
-
         atomic_write_text(folder / "best_config.yaml", to_yaml(redact(cfg)))
     return summary
 

@@ -265,6 +265,8 @@ class Expression:
         self.text = text
         self._ast = _Parser(text).parse()
         self.names: frozenset[tuple[str, ...]] = frozenset(_names(self._ast))
+        for name in self.names:
+            refuse_secret(name)
 
     def __repr__(self) -> str:
         return f"Expression({self.text!r})"
@@ -330,6 +332,18 @@ def _names(node: Node) -> list[tuple[str, ...]]:
                 if isinstance(c, tuple):
                     out.extend(_names(c))
     return out
+
+
+def refuse_secret(path: Sequence[str]) -> None:
+    """A name that reaches into a secret (``config.db.password``) can be neither filtered nor
+    sorted on: its value is redacted everywhere, and a filter would confirm a guess."""
+    from runlab._secrets import is_secret_path
+
+    if is_secret_path(path):
+        name = ".".join(path)
+        raise ExpressionError(
+            f"{name!r} is a secret: it is redacted and cannot be filtered or sorted on"
+        )
 
 
 def get_path(data: Any, path: Sequence[str]) -> Any:

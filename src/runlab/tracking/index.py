@@ -18,7 +18,7 @@ from runlab.errors import CorruptRunError
 from runlab.tracking import _io
 from runlab.tracking._config import load_yaml
 from runlab.tracking._liveness import derive_state
-from runlab.tracking.expr import Expression, get_path
+from runlab.tracking.expr import Expression, get_path, refuse_secret
 from runlab.tracking.state import LIVE_STATES, RunState
 
 INDEX_FILE = "index.db"
@@ -277,6 +277,7 @@ class RunIndex:
         key = sort or "-created"
         descending = key.startswith("-")
         path = tuple(key.lstrip("-+").split("."))
+        refuse_secret(path)
         if not self.root.is_dir():
             return [], 0
         with self._connection() as con:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from runlab._ids import make_run_id
 from runlab._provenance import provenance
-from runlab._secrets import redact, redact_options
+from runlab._secrets import redact, redact_args, redact_options
 from runlab.errors import ConfigError
 from runlab.tracking import _io
 from runlab.tracking._config import to_plain, to_yaml
@@ -89,8 +89,8 @@ class Run:
     ) -> None:
         self.root = Path(root) if root is not None else default_root()
         self.name = name or "run"
-        self.config = to_plain(config)
-        self.tags = {str(k): v for k, v in (tags or {}).items()}
+        self._use_config(to_plain(config))
+        self.tags = redact({str(k): v for k, v in (tags or {}).items()}, self._secrets)
         self.summary = Summary()
         self.heartbeat_interval = float(
             heartbeat_interval or os.environ.get("RUNLAB_HEARTBEAT_S") or DEFAULT_HEARTBEAT_S
@@ -150,7 +150,7 @@ class Run:
             "started": None,
             "ended": None,
             "duration_seconds": None,
-            **provenance(),
+            **self._redacted_provenance(provenance()),
             "device": device,
             "seed": seed,
             "tags": self.tags,
@@ -160,8 +160,9 @@ class Run:
         }
         if mirrored:
             self.info["sinks"] = mirrored
-        _io.atomic_write_text(self.dir / "config.yaml", to_yaml(redact(self.config)))
-        _io.atomic_write_text(self.dir / "overrides.yaml", to_yaml(list(overrides or [])))
+        _io.atomic_write_text(self.dir / "config.yaml", to_yaml(self.safe_config))
+        safe_overrides = redact_args(overrides or [], self._secrets)
+        _io.atomic_write_text(self.dir / "overrides.yaml", to_yaml(safe_overrides))
         self._events = _io.JsonlAppender(self.dir / "events.jsonl")
         self._scalars = ScalarsCsv(self.dir / "scalars.csv")
         self._write_info()
@@ -180,7 +181,7 @@ class Run:
         self.info = _io.read_json(path / "run.json")
         self.id, self.name = self.info["id"], self.info.get("name") or "run"
         self.tags = dict(self.info.get("tags") or {})
-        self.config = load_yaml((path / "config.yaml").read_text(encoding="utf-8")) or {}
+        self._use_config(load_yaml((path / "config.yaml").read_text(encoding="utf-8")) or {})
         try:
             for key, value in _io.read_json(path / "metrics.json").items():
                 if key != "error":
@@ -189,7 +190,7 @@ class Run:
             pass
         prior = self.info.get("duration_seconds")
         self._prior_seconds = float(prior) if isinstance(prior, (int, float)) else 0.0
-        self.info.update(provenance_of_resume())
+        self.info.update(self._redacted_provenance(provenance_of_resume()))
         with contextlib.suppress(FileNotFoundError):
             (path / STOP_FILE).unlink()  # a stop request ended the last session, not this one
         self._events = _io.JsonlAppender(path / "events.jsonl")
@@ -240,17 +241,32 @@ class Run:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
+    def _use_config(self, config: Any) -> None:
+        """The config, and what of it may be written: secrets and their copies redacted."""
+        from runlab._secrets import secret_values
+
+        self.config = config
+        self._secrets = secret_values(config)
+        self.safe_config = redact(config, self._secrets)
+
+    def _redacted_provenance(self, info: dict[str, Any]) -> dict[str, Any]:
+        """The command lines of run.json without the secrets typed on them."""
+        for key in ("command", "resume_command"):
+            if isinstance(info.get(key), list):
+                info[key] = redact_args(info[key], self._secrets)
+        return info
+
     def set_config(self, config: Any) -> None:
         """Replace the run's config (an integration that learns it after start): config.yaml
         is rewritten, redacted, and the index updated."""
-        self.config = to_plain(config)
-        _io.atomic_write_text(self.dir / "config.yaml", to_yaml(redact(self.config)))
+        self._use_config(to_plain(config))
+        _io.atomic_write_text(self.dir / "config.yaml", to_yaml(self.safe_config))
         self._update_index()
 
     def _meta(self, resumed: bool) -> RunMeta:
         from runlab.sinks.base import RunMeta, provenance_fields
 
-        config = redact(self.config)
+        config = self.safe_config
         return RunMeta(
             id=self.id,
             name=self.name,
@@ -270,9 +286,13 @@ class Run:
         with contextlib.suppress(Exception):
             sys.stderr.write(f"runlab: warning: {message}\n")
 
+    def _safe_summary(self) -> dict[str, Any]:
+        summary: dict[str, Any] = redact(self.summary.snapshot(), self._secrets)
+        return summary
+
     def update_info(self, **fields: Any) -> None:
         """Record facts known only after start (device, seed, ...) in run.json."""
-        self.info.update(fields)
+        self.info.update(redact(fields, self._secrets))
         self._write_info()
 
     def _write_info(self) -> None:
@@ -410,7 +430,7 @@ class Run:
             session_seconds=round(session, 6),
         )
         # metrics.json first: a reader that sees the final status also finds the final summary.
-        _io.atomic_write_json(self.dir / "metrics.json", self.summary.snapshot())
+        _io.atomic_write_json(self.dir / "metrics.json", self._safe_summary())
         self._status = status
         self.info.update(
             status=status.value, ended=utc_now_iso(), duration_seconds=round(duration, 6)
@@ -421,7 +441,7 @@ class Run:
         if self._mirror is not None:
             from runlab.sinks.base import Final
 
-            final = Final(status.value, self.summary.snapshot(), self.dir, ended)
+            final = Final(status.value, self._safe_summary(), self.dir, ended)
             self._mirror.finish(final)  # each sink waits at most its own timeout
         self._events.close()
         self._restore_signal_handler()
@@ -497,7 +517,7 @@ class Run:
 
             per_split = {split: numeric(values) for split, values in metrics.items()}
             self._mirror.put(EpochRecord(epoch, time.time(), per_split, numeric(extra)))
-        _io.atomic_write_json(self.dir / "metrics.json", self.summary.snapshot())
+        _io.atomic_write_json(self.dir / "metrics.json", self._safe_summary())
         if self._status is RunState.RUNNING:
             self._beat()  # status and watch see the epoch now, not at the next heartbeat
 
@@ -505,7 +525,7 @@ class Run:
         """Append one event (``on_warning``, ``on_checkpoint``, ...) to events.jsonl, flushed
         before returning, so a ``kill -9`` cannot lose it."""
         record = {"event": event, "time": time.time()}
-        record.update(fields)
+        record.update(redact(fields, self._secrets))  # an error message may quote a secret
         self._events.write(record, flush=True)
 
     def progress(
@@ -579,7 +599,7 @@ class Run:
                         return
                     self._beat()
                     if self.summary.dirty:
-                        _io.atomic_write_json(self.dir / "metrics.json", self.summary.snapshot())
+                        _io.atomic_write_json(self.dir / "metrics.json", self._safe_summary())
             except Exception:  # the heartbeat must never take the run down (disk full, ...)
                 continue
 
@@ -598,7 +618,7 @@ class Run:
         from runlab.tracking.index import RunIndex
 
         try:
-            RunIndex(self.root).upsert_run_dir(self.dir, info=self.info, config=self.config)
+            RunIndex(self.root).upsert_run_dir(self.dir, info=self.info, config=self.safe_config)
         except Exception as err:  # the index is derived; a failure is a warning, not a crash
             if not self._ended:
                 self.event("on_warning", message=f"run index not updated: {err}")

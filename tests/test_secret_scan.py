@@ -29,7 +29,7 @@ PLANTED = (IN_FILE, IN_URL, ON_COMMAND_LINE, IN_TAGS)
 CONFIG = f"""
 data: {{source: synthetic.regression, n_samples: 256}}
 model: {{hidden: [8]}}
-trainer: {{epochs: 2, batch_size: 64}}
+trainer: {{epochs: 1, batch_size: 64}}
 sinks: [tensorboard, wandb, mlflow]
 db:
   password: {IN_FILE}
@@ -64,10 +64,10 @@ def test_no_planted_secret_is_written_mirrored_or_shown(
     code, out, err = cli("run", config, secret_override, "-o", root, "-f", "json")
     assert code == 0, err
     run_dir = Path(json.loads(out)["run_dir"])
-    code, _, err = cli("sweep", config, "optim.lr=0.01,0.02", secret_override, "-o", root)
+    code, _, err = cli("sweep", config, "optim.lr=0.01", secret_override, "-o", root)
     assert code == 0, err
     code, _, err = cli(
-        "tune", config, "optim.lr=interval(0.001,0.1)", secret_override, "--trials", "2",
+        "tune", config, "optim.lr=interval(0.001,0.1)", secret_override, "--trials", "1",
         "-o", root,
     )  # fmt: skip
     assert code == 0, err

@@ -12,6 +12,7 @@ from tests.helpers import arrays
 REPO = Path(__file__).resolve().parents[1]
 QUICK = REPO / "examples" / "quickstart.yaml"
 TREE = REPO / "examples" / "configs" / "experiment.yaml"
+TUNE = str(REPO / "examples" / "tune.yaml")
 
 
 def npz(tmp_path: Path, **changes: object) -> Path:
@@ -236,3 +237,77 @@ def test_bad_custom_loop(cli, root: Path, loop: str, fragment: str) -> None:
 def test_both_loop_path_forms_work(cli, root: Path, loop: str) -> None:
     code, _, err = cli("run", QUICK, f"loop={loop}", "trainer.epochs=1", "-o", root)
     assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("trainer.epochs=0", "trainer.epochs must be >= 1, got 0"),
+        ("trainer.batch_size=0", "trainer.batch_size must be >= 1"),
+        ("trainer.log_every=0", "trainer.log_every must be >= 1"),
+        ("trainer.accumulate=-1", "trainer.accumulate must be >= 1"),
+        ("trainer.grad_clip=0", "trainer.grad_clip must be > 0"),
+        ("model.hidden=[16,0]", "model.hidden must be >= 1, got 0"),
+        ("model.dropout=1.0", "model.dropout must be < 1"),
+        ("optim.lr=0", "optim.lr must be > 0"),
+        ("optim.lr=-0.1", "optim.lr must be > 0"),
+        ("optim.weight_decay=-1", "optim.weight_decay must be >= 0"),
+        ("schedule.step_size=0", "schedule.step_size must be >= 1"),
+        ("schedule.factor=1.5", "schedule.factor must be < 1"),
+        ("data.val_fraction=1.5", "data.val_fraction must be < 1"),
+        ("data.val_fraction=0", "data.val_fraction must be > 0"),
+        ("data.test_fraction=0.9", "must leave rows to train on"),
+        ("data.n_samples=1", "data.n_samples must be >= 3"),
+        ("portfolio.transaction_cost_bps=-5", "portfolio.transaction_cost_bps must be >= 0"),
+        ("portfolio.quantile=0", "portfolio.quantile must be > 0"),
+        ("portfolio.quantile=0.7", "legs overlap"),
+        ("portfolio.leverage_limit=0", "portfolio.leverage_limit must be > 0"),
+        ("portfolio.borrowing_cost=inf", "must be a finite number"),
+        ("episodic.window=1", "episodic.window must be >= 2"),
+        ("checkpoint.every=0", "checkpoint.every must be >= 1"),
+        ("trainer.early_stopping.patience=-1", "patience must be >= 0"),
+    ],
+)
+def test_values_that_make_no_sense(cli, root: Path, override: str, fragment: str) -> None:
+    """Accepted before, or failing late with a message that named nothing."""
+    expect_error(cli, root, [QUICK, override], fragment)
+
+
+def test_yaml_keys_that_are_not_names(cli, root: Path, tmp_path: Path) -> None:
+    # the documented alerts block: YAML 1.1 reads `on` as true
+    ok = cfg_file(tmp_path, "data: {source: synthetic.regression}\nalerts:\n  on: [failed]\n")
+    from runlab.config import load_config
+
+    assert load_config(ok)["alerts"]["on"] == ["failed"]
+    bad = cfg_file(tmp_path, "data: {source: synthetic.regression}\ntrainer:\n  1: 2\n", "b.yaml")
+    expect_error(cli, root, [bad], "key 1 in trainer is not a name", "quote it")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", QUICK, "-o", "{file}"], "is a file; give a folder"),
+        (["sweep", QUICK, "optim.lr=0.1", "-o", "{file}"], "is a file; give a folder"),
+        (["sweep", QUICK, "optim.lr=0.1", "--name", "../x", "-o", "{root}"], "not a path"),
+        (["tune", TUNE, "--study-name", "../../x", "-o", "{root}"], "not a path"),
+        (["tune", TUNE, "--trials", "0", "-o", "{root}"], "--trials must be at least 1"),
+        (["export", "{root}", "-o", "{dir}"], "is a folder; give a file"),
+        (["ls", "{missing}"], "does not exist"),
+        (["index", "{missing}"], "does not exist"),
+    ],
+)
+def test_other_commands_bad_input(
+    cli, root: Path, tmp_path: Path, args: list[str], fragment: str
+) -> None:
+    (tmp_path / "afile").write_text("x")
+    root.mkdir()
+    places = {
+        "file": str(tmp_path / "afile"),
+        "root": str(root),
+        "dir": str(tmp_path),
+        "missing": str(tmp_path / "nope"),
+    }
+    code, _, err = cli(*[str(a).format(**places) for a in args])
+    assert code == 2 and err.count("\n") == 1 and err.startswith("runlab: error: "), err
+    assert fragment in err and "Traceback" not in err, err
+    assert list(root.iterdir()) == [] and not (tmp_path / "nope").exists()

@@ -13,7 +13,7 @@ notes = {
  "data.target": "panels: the target column", "data.date_col": "panels: the date column", "data.asset_col": "panels: the asset id column",
  "data.n_samples": "synthetic regression/classification rows", "data.n_features": "synthetic features", "data.n_classes": "synthetic classes",
  "data.noise": "synthetic noise level", "data.n_dates": "synthetic panel dates", "data.n_assets": "synthetic panel assets",
- "data.val_fraction": "synthetic rows: share for val", "data.test_fraction": "synthetic rows: share for test", "data.seed": "synthetic data seed",
+ "data.val_fraction": "synthetic rows: share for val", "data.test_fraction": "synthetic rows: share for test (val + test < 1)", "data.seed": "synthetic data seed",
  "model.name": "built-in model (or give `_target_`)", "model.hidden": "widths (mlp), or the width (resmlp, gru)", "model.blocks": "resmlp residual blocks; gru layers",
  "model.dropout": "", "model.activation": "mlp, resmlp",
  "model.norm": "resmlp LayerNorm", "model.in_features": "inferred from the data", "model.out_features": "inferred from task and data",
@@ -31,7 +31,7 @@ notes = {
  "schedule.gamma": "step: decay factor", "schedule.factor": "plateau: decay factor", "schedule.patience": "plateau: epochs without improvement",
  "checkpoint.every": "keep epoch_NNNN.pt every N epochs", "checkpoint.keep": "keep every epoch_NNNN.pt (--keep-checkpoints)",
  "portfolio.method": "scores -> weights: long the top quantile and short the bottom, or long only",
- "portfolio.quantile": "share of each date's assets in a leg", "portfolio.top_k": "long_only: this many assets (instead of quantile)",
+ "portfolio.quantile": "share of each date's assets in a leg (at most 0.5 for long_short)", "portfolio.top_k": "long_only: this many assets (instead of quantile)",
  "portfolio.weighting": "equal, or by distance of the score from the date's median", "portfolio.gross": "gross exposure (long_short: half a leg)",
  "portfolio.transaction_cost_bps": "on traded notional (turnover vs drifted weights)", "portfolio.leverage_limit": "max gross exposure; scaled down above it",
  "portfolio.borrowing_cost": "annual rate on long gross above 1 plus short notional", "portfolio.initial_value": "", "portfolio.periods_per_year": "annualisation",
@@ -58,10 +58,14 @@ notes = {
 }
 def esc(s):
     return s.replace("|", "\\|")
+SYMBOLS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+def bounds_text(meta):
+    return "".join(f", {SYMBOLS[k]} {v:g}" for k, v in meta.items() if k in SYMBOLS)
 def default_text(d):
     return "null" if d is None else repr(d).replace("'", "")
 out = ["# Config reference", "",
- "runlab's own blocks, checked before any training (types, allowed values; an unknown key gets a",
+ "runlab's own blocks, checked before any training (types, allowed values and bounds such as",
+ "`>= 1`, numbers finite; an unknown key gets a",
  "\"did you mean\"). Every key has a default, so `data`, `task`, `model` and `trainer` in four lines",
  "make a complete run. Keys outside these blocks are yours: they are kept, composed and",
  "interpolated, but not checked. This page is generated from `src/runlab/config/schema.py`, and a",
@@ -75,7 +79,7 @@ def walk(cls, prefix, rows):
             walk(h[f.name], key + ".", rows)
             continue
         d = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        rows.append((key, tname(h[f.name]), default_text(d), notes.get(key, "")))
+        rows.append((key, tname(h[f.name]) + bounds_text(f.metadata), default_text(d), notes.get(key, "")))
 for f in dataclasses.fields(RunlabConfig):
     h = hints[f.name]
     out.append(f"## `{f.name}`\n")

@@ -32,6 +32,22 @@ def _cell(key: str, value: Any) -> str:
     return f"{value * 100:+.2f}%" if key == "cumulative_return" else f"{value * 100:.2f}%"
 
 
+def _check_flags(overrides: dict[str, Any]) -> None:
+    """The flags obey the portfolio block's bounds (a negative cost, --quantile 0, NaN)."""
+    from runlab.config.schema import PortfolioConfig
+    from runlab.config.validate import check_block
+
+    try:
+        check_block(PortfolioConfig, overrides, "portfolio")
+    except ConfigError as err:
+        text = str(err)
+        for key in overrides:
+            text = text.replace(f"portfolio.{key}", "--" + key.replace("_", "-"))
+        raise ConfigError(text) from err
+    if overrides.get("method", "long_short") == "long_short" and overrides.get("quantile", 0) > 0.5:
+        raise ConfigError("--quantile above 0.5 makes the long and short legs overlap")
+
+
 def backtest(
     run: str = typer.Argument(..., help="Run id, prefix, name or path."),
     data: Path | None = typer.Option(
@@ -67,6 +83,7 @@ def backtest(
     }
     if split not in ("train", "val", "test"):
         raise ConfigError(f"--split {split!r}: use train, val or test")
+    _check_flags(overrides)
     result, out = backtest_run(record, data, split, overrides)
     metrics = result.metrics()
     if fmt is Format.json:

@@ -165,6 +165,8 @@ def export(
         raise RunlabError(f"--format must be csv or parquet, got {fmt!r}")
     if fmt == "parquet" and output is None:
         raise RunlabError("--format parquet writes a file: give --output FILE.parquet")
+    if output is not None and output.is_dir():
+        raise RunlabError(f"--output {str(output)!r} is a folder; give a file, e.g. runs.{fmt}")
     rows = [flatten_record(r) for r in load_runs(_root_arg(root), where=where)]
     columns = list(dict.fromkeys(k for row in rows for k in row))
     if fmt == "csv":

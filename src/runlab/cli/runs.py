@@ -21,6 +21,7 @@ from runlab.cli._format import (
     write_markdown,
     write_table,
 )
+from runlab.errors import ConfigError
 
 TABLE_LIMIT = 50
 _BASE_COLUMNS = ["id", "status", "name", "created", "duration"]
@@ -29,6 +30,9 @@ _HIDDEN_METRICS = {"duration_seconds", "last_epoch", "error"}
 
 
 def _root_arg(root: Path | None) -> Path:
+    """The runs root given (it must exist), else $RUNLAB_ROOT or ./runs (maybe not yet)."""
+    if root is not None and not root.exists():
+        raise ConfigError(f"runs root {str(root)!r} does not exist")
     return root if root is not None else Path(os.environ.get("RUNLAB_ROOT") or "runs")
 
 

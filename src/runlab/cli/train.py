@@ -97,10 +97,10 @@ def run(
     optuna_trial: str | None = typer.Option(None, "--optuna-trial", hidden=True),
 ) -> None:
     """Train a model from a config and write a run directory."""
-    from runlab.tracking.run import default_root
+    from runlab.tracking.run import check_root, default_root
 
     config, rest = _split_args(config, overrides, resume)
-    root = output_dir or default_root()
+    root = check_root(output_dir or default_root())  # before the preflight spends a second
     resume_dir = None
     if resume:
         from runlab.tracking.resolve import resolve_run

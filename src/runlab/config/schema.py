@@ -10,6 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+
+def limits(default: Any = None, **bounds: float) -> Any:
+    """A field with bounds the validator enforces (``ge``, ``gt``, ``le``, ``lt``; on each item
+    of a list): ``epochs: int = limits(10, ge=1)``."""
+    return field(default=default, metadata=bounds)
+
+
 Task = Literal["regression", "classification", "ranking"]
 Family = Literal["regression", "classification", "ranking", "portfolio"]
 
@@ -28,24 +35,24 @@ class DataConfig:
     train_end: str | None = None  # last date of train (inclusive); default: 60% of dates
     val_end: str | None = None  # last date of val (inclusive); default: 80% of dates
     # synthetic sources
-    n_samples: int = 4096
-    n_features: int = 16
-    n_classes: int = 3
-    n_dates: int = 250
-    n_assets: int = 100
-    noise: float = 0.5
-    val_fraction: float = 0.2
-    test_fraction: float = 0.2
+    n_samples: int = limits(4096, ge=3)
+    n_features: int = limits(16, ge=1)
+    n_classes: int = limits(3, ge=2)
+    n_dates: int = limits(250, ge=3)
+    n_assets: int = limits(100, ge=2)
+    noise: float = limits(0.5, ge=0)
+    val_fraction: float = limits(0.2, gt=0, lt=1)
+    test_fraction: float = limits(0.2, ge=0, lt=1)
     seed: int = 0
 
 
 @dataclass
 class ModelConfig:
     name: Literal["mlp", "resmlp", "gru"] = "mlp"
-    hidden: list[int] | int = field(default_factory=lambda: [128, 128])
-    dropout: float = 0.0
+    hidden: list[int] | int = field(default_factory=lambda: [128, 128], metadata={"ge": 1})
+    dropout: float = limits(0.0, ge=0, lt=1)
     activation: Literal["relu", "gelu", "silu", "tanh"] = "relu"
-    blocks: int = 2  # resmlp: residual blocks of width hidden[0]; gru: layers
+    blocks: int = limits(2, ge=1)  # resmlp: residual blocks of width hidden[0]; gru: layers
     norm: bool = True  # resmlp: LayerNorm in each block
     in_features: int | None = None  # inferred from the data
     out_features: int | None = None  # inferred from the task and the data
@@ -53,25 +60,27 @@ class ModelConfig:
 
 @dataclass
 class EarlyStoppingConfig:
-    patience: int | None = None  # None: off
-    min_delta: float = 0.0
+    patience: int | None = limits(None, ge=0)  # None: off
+    min_delta: float = limits(0.0, ge=0)
     monitor: str | None = None  # default: trainer.monitor
     mode: Literal["min", "max"] | None = None
 
 
 @dataclass
 class TrainerConfig:
-    epochs: int = 10
-    batch_size: int = 256
-    grad_clip: float | None = None
-    accumulate: int = 1
+    epochs: int = limits(10, ge=1)
+    batch_size: int = limits(256, ge=1)
+    grad_clip: float | None = limits(None, gt=0)
+    accumulate: int = limits(1, ge=1)
     mixed_precision: Literal[False, "fp16", "bf16"] = False
     compile: bool = False
     on_nan: Literal["fail", "skip"] = "fail"
     monitor: str = "val.loss"  # what "best" means, for best.pt and best_epoch
     mode: Literal["min", "max"] | None = None  # default: max for accuracy, f1, r2, ic, ...
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-    log_every: int = 50  # steps between step logs (the only host syncs in the step loop)
+    log_every: int = limits(
+        50, ge=1
+    )  # steps between step logs (the only host syncs in the step loop)
     data_on_device: Literal["auto", True, False] = "auto"
     loss: Literal["auto", "mse", "huber", "mae", "cross_entropy", "listnet", "pairwise"] = "auto"
 
@@ -79,20 +88,20 @@ class TrainerConfig:
 @dataclass
 class OptimConfig:
     name: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    momentum: float = 0.9  # sgd
+    lr: float = limits(1e-3, gt=0)
+    weight_decay: float = limits(0.01, ge=0)
+    momentum: float = limits(0.9, ge=0, lt=1)  # sgd
 
 
 @dataclass
 class ScheduleConfig:
     name: Literal["constant", "step", "cosine", "plateau"] = "constant"
-    warmup_steps: int = 0  # cosine: linear warmup from 0 to optim.lr
-    min_lr: float = 0.0  # cosine
-    step_size: int = 10  # step: epochs between decays
-    gamma: float = 0.1  # step
-    factor: float = 0.5  # plateau
-    patience: int = 3  # plateau
+    warmup_steps: int = limits(0, ge=0)  # cosine: linear warmup from 0 to optim.lr
+    min_lr: float = limits(0.0, ge=0)  # cosine
+    step_size: int = limits(10, ge=1)  # step: epochs between decays
+    gamma: float = limits(0.1, gt=0)  # step
+    factor: float = limits(0.5, gt=0, lt=1)  # plateau
+    patience: int = limits(3, ge=0)  # plateau
 
 
 @dataclass
@@ -101,15 +110,15 @@ class PortfolioConfig:
     (scores -> weights, see runlab.finance.scores_to_weights) and what trading costs."""
 
     method: Literal["long_short", "long_only"] = "long_short"
-    quantile: float = 0.2
-    top_k: int | None = None
+    quantile: float = limits(0.2, gt=0, le=1)  # of each date's assets, per leg
+    top_k: int | None = limits(None, ge=1)
     weighting: Literal["equal", "score"] = "equal"
-    gross: float = 1.0
-    transaction_cost_bps: float = 0.0
-    leverage_limit: float | None = None
-    borrowing_cost: float = 0.0  # annual rate on the borrowed part
-    initial_value: float = 1.0
-    periods_per_year: int = 252
+    gross: float = limits(1.0, gt=0)
+    transaction_cost_bps: float = limits(0.0, ge=0)
+    leverage_limit: float | None = limits(None, gt=0)
+    borrowing_cost: float = limits(0.0, ge=0)  # annual rate on the borrowed part
+    initial_value: float = limits(1.0, gt=0)
+    periods_per_year: int = limits(252, ge=1)
 
 
 @dataclass
@@ -117,18 +126,20 @@ class EpisodicConfig:
     """``loop: episodic``: allocations through a transform, trained to maximise an episode
     reward by gradient ascent on windows sampled from the training period."""
 
-    window: int = 32  # steps per episode
-    batch_episodes: int = 64  # episodes per optimizer step, in one batched pass
-    episodes_per_epoch: int = 2048
+    window: int = limits(32, ge=2)  # steps per episode
+    batch_episodes: int = limits(64, ge=1)  # episodes per optimizer step, in one batched pass
+    episodes_per_epoch: int = limits(2048, ge=1)
     transform: Literal["softmax", "tanh", "identity"] = "softmax"
-    transition_penalty: float = 0.0
-    warm_start_epochs: int = 0  # supervised epochs (outputs -> next returns, MSE) first
+    transition_penalty: float = limits(0.0, ge=0)
+    warm_start_epochs: int = limits(
+        0, ge=0
+    )  # supervised epochs (outputs -> next returns, MSE) first
     reward: str = "log_growth"  # or an import path 'pkg.mod:fn(allocations, prices, penalty)'
 
 
 @dataclass
 class CheckpointConfig:
-    every: int | None = None  # keep epoch_NNNN.pt every N epochs
+    every: int | None = limits(None, ge=1)  # keep epoch_NNNN.pt every N epochs
     keep: bool = False  # keep every epoch_NNNN.pt (--keep-checkpoints)
 
 
@@ -138,7 +149,7 @@ class GateConfig:
 
     require: str | None = None  # required: an expression, e.g. 'val.sharpe > baseline.val.sharpe'
     name: str | None = None  # default: gate_<index>
-    at_epoch: int | None = None  # evaluate at this epoch ...
+    at_epoch: int | None = limits(None, ge=1)  # evaluate at this epoch ...
     every_epoch: bool = False  # ... or at every epoch
     on_fail: Literal["stop", "warn"] = "stop"  # stop: end the run `stopped`, last.pt saved
 
@@ -155,7 +166,9 @@ class AlertsConfig:
     on: list[AlertEvent] = field(
         default_factory=lambda: ["gate_failed", "finished", "failed", "stopped", "preempted"]
     )
-    timeout: float = 10.0  # seconds; a slow or failing alert is a warning, never a crash
+    timeout: float = limits(
+        10.0, gt=0
+    )  # seconds; a slow or failing alert is a warning, never a crash
 
 
 ArtifactKind = Literal["config", "metrics", "scalars", "figures", "checkpoint"]
@@ -167,7 +180,7 @@ class TensorboardSinkConfig:
     """Options of the tensorboard mirror (``sinks: [tensorboard]``)."""
 
     log_dir: str | None = None  # default: <run dir>/tensorboard; else <log_dir>/<run id>
-    timeout: float = 60.0  # seconds the run's end waits for the mirror to catch up
+    timeout: float = limits(60.0, gt=0)  # seconds the run's end waits for the mirror to catch up
 
 
 @dataclass
@@ -182,7 +195,7 @@ class WandbSinkConfig:
     run_name: str | None = None  # default: the run's name
     dir: str | None = None  # where wandb/ goes; default: $WANDB_DIR, else the working directory
     artifacts: list[ArtifactKind] = field(default_factory=lambda: list(ALL_ARTIFACTS))
-    timeout: float = 60.0  # seconds the run's end waits for the mirror to catch up
+    timeout: float = limits(60.0, gt=0)  # seconds the run's end waits for the mirror to catch up
 
 
 @dataclass
@@ -193,7 +206,7 @@ class MlflowSinkConfig:
     experiment: str | None = None  # default: $MLFLOW_EXPERIMENT_NAME, else runlab
     artifact_location: str | None = None  # for an experiment runlab creates
     artifacts: list[ArtifactKind] = field(default_factory=lambda: list(ALL_ARTIFACTS))
-    timeout: float = 60.0  # seconds the run's end waits for the mirror to catch up
+    timeout: float = limits(60.0, gt=0)  # seconds the run's end waits for the mirror to catch up
 
 
 SINK_CONFIGS: dict[str, type] = {

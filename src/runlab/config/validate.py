@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -37,10 +38,26 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
 
     for name in out["sinks"]:  # an import path imports, options check, before any run exists
         build_sink(name, out.get(name) if isinstance(out.get(name), Mapping) else None)
+    _check_across(out)
     webhook = out["alerts"]["webhook"]
     if webhook and not str(webhook).startswith(("http://", "https://")):
         raise ConfigError(f"alerts.webhook {webhook!r} must be an http:// or https:// URL")
     return out
+
+
+def _check_across(cfg: Mapping[str, Any]) -> None:
+    """Bounds that involve two keys."""
+    data, portfolio = cfg["data"], cfg["portfolio"]
+    if data["val_fraction"] + data["test_fraction"] >= 1:
+        raise ConfigError(
+            f"data.val_fraction + data.test_fraction must leave rows to train on, got "
+            f"{data['val_fraction']:g} + {data['test_fraction']:g}"
+        )
+    if portfolio["method"] == "long_short" and portfolio["quantile"] > 0.5:
+        raise ConfigError(
+            f"portfolio.quantile {portfolio['quantile']:g} makes the long and short legs "
+            "overlap; use at most 0.5 with method long_short"
+        )
 
 
 def check_sink_names(names: typing.Iterable[str], where: str = "sinks") -> None:
@@ -68,6 +85,7 @@ def _check_dataclass(cls: type, given: Mapping[str, Any], path: str) -> dict[str
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     top = path == ""
+    given = _string_keys(given, fields, path)
     out: dict[str, Any] = {}
     for key in given:
         if top and key not in fields:
@@ -85,12 +103,51 @@ def _check_dataclass(cls: type, given: Mapping[str, Any], path: str) -> dict[str
                 out[name] = _check_target(key, value)
                 continue
             out[name] = _check_value(key, value, hints[name])
+            _check_bounds(key, out[name], f.metadata)
         else:
             default = (
                 f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
             )
             out[name] = _to_plain(default)
     return out
+
+
+def _string_keys(given: Mapping[Any, Any], fields: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """Keys of a runlab block are names. YAML 1.1 reads an unquoted ``on`` as true (the
+    ``alerts: {on: [...]}`` block), which is taken back to ``on``; any other key that is not a
+    string (``1:``, ``no:``) is an error that says to quote it."""
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        if key is True and "on" in fields:
+            key = "on"
+        elif not isinstance(key, str):
+            where = f" in {path.rstrip('.')}" if path else ""
+            raise ConfigError(
+                f"key {key!r}{where} is not a name (YAML reads unquoted on/off/yes/no as "
+                "true/false, and digits as numbers); quote it"
+            )
+        out[key] = value
+    return out
+
+
+_BOUNDS: dict[str, tuple[str, typing.Callable[[float, float], bool]]] = {
+    "ge": (">=", lambda v, b: v >= b),
+    "gt": (">", lambda v, b: v > b),
+    "le": ("<=", lambda v, b: v <= b),
+    "lt": ("<", lambda v, b: v < b),
+}
+
+
+def _check_bounds(key: str, value: Any, bounds: Mapping[str, float]) -> None:
+    """The schema's ``limits(..., ge=1)``: every number (each item of a list) within them."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            continue
+        for name, bound in bounds.items():
+            symbol, holds = _BOUNDS[name]
+            if not holds(item, bound):
+                raise ConfigError(f"{key} must be {symbol} {bound:g}, got {item!r}")
 
 
 def _to_plain(value: Any) -> Any:
@@ -151,7 +208,7 @@ def _not_bool(kinds: type | tuple[type, ...]) -> typing.Callable[[Any], bool]:
 _SCALARS: dict[Any, tuple[str, typing.Callable[[Any], bool]]] = {
     bool: ("true or false", lambda v: isinstance(v, bool)),
     int: ("an integer", _not_bool(int)),
-    float: ("a number", _not_bool((int, float))),
+    float: ("a finite number", lambda v: _not_bool((int, float))(v) and math.isfinite(v)),
     str: ("a string", lambda v: isinstance(v, str)),
 }
 

@@ -13,6 +13,7 @@ from runlab.sweep.grid import expand
 from runlab.sweep.launchers import Job, JobResult, make_launcher
 from runlab.sweep.record import SweepRecord
 from runlab.tracking.record import RunRecord
+from runlab.tracking.run import check_root, plain_name
 
 
 def run_grid(
@@ -29,7 +30,7 @@ def run_grid(
 ) -> SweepRecord:
     if direction not in ("minimize", "maximize"):
         raise ConfigError(f"--direction must be minimize or maximize, got {direction!r}")
-    root = root.resolve()  # runs on other processes or machines write where this one reads
+    root = check_root(root.resolve())  # runs elsewhere write where this process reads
     pool = make_launcher(launcher, jobs, **(launcher_options or {}))
     if resume:
         record = SweepRecord.load(root, resume)
@@ -42,7 +43,7 @@ def run_grid(
             secrets |= secret_values(load_config(config, combo))
         record = SweepRecord.create(  # sweep.json without the secrets typed in the overrides
             root,
-            name or Path(config).stem,
+            plain_name(name, "--name") if name else Path(config).stem,
             str(Path(config).resolve()),
             redact_args(overrides, secrets),
             [redact_args(c, secrets) for c in combinations],

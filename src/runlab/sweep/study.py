@@ -234,7 +234,11 @@ def run_study(
     launcher_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     optuna = require("optuna", "tune", "runlab tune")
-    root = root.resolve()  # trials on other processes or machines write where this one reads
+    from runlab.tracking.run import check_root, plain_name
+
+    root = check_root(root.resolve())  # trials elsewhere write where this process reads
+    if trials < 1:
+        raise ConfigError(f"--trials must be at least 1, got {trials}")
     if in_process and jobs != 1:
         raise ConfigError("--in-process runs one trial at a time: drop --jobs or --in-process")
     objectives = objectives or ["val.loss"]
@@ -254,7 +258,7 @@ def run_study(
         )
     _check_space(config, fixed, space)
     pool = make_launcher(launcher, jobs, **(launcher_options or {}))
-    name = study_name or Path(config).stem
+    name = plain_name(study_name, "--study-name") if study_name else Path(config).stem
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = storage_for(storage, root)  # a bad URL fails before anything is written
     folder = root / "studies" / name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -50,6 +51,22 @@ class Pruned(Exception):
 
 def default_root() -> Path:
     return Path(os.environ.get("RUNLAB_ROOT") or DEFAULT_ROOT)
+
+
+def plain_name(name: str, what: str) -> str:
+    """A study or sweep name becomes a folder under the runs root: a name, never a path."""
+    if not re.fullmatch(r"[A-Za-z0-9][\w.\-]{0,99}", name) or ".." in name:
+        raise ConfigError(
+            f"{what} {name!r} must be a name (letters, digits, _ . -, at most 100), not a path"
+        )
+    return name
+
+
+def check_root(root: Path) -> Path:
+    """A runs root that runs can be written under: not a file (``-o`` pointing at one)."""
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"runs root {str(root)!r} is a file; give a folder (--output-dir)")
+    return root
 
 
 def utc_now_iso() -> str:
@@ -209,7 +226,7 @@ class Run:
 
     # ------------------------------------------------------------------ identity and files
     def _make_dir(self) -> tuple[str, Path]:
-        self.root.mkdir(parents=True, exist_ok=True)
+        check_root(self.root).mkdir(parents=True, exist_ok=True)
         for _ in range(100):
             run_id = make_run_id(self.name)
             path = self.root / run_id

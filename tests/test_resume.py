@@ -93,3 +93,19 @@ def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> Non
     straight_m, resumed_m = runlab.RunRecord(straight_dir).metrics, record.metrics
     assert resumed_m["val_loss"] == straight_m["val_loss"]
     assert resumed_m["test"] == straight_m["test"]
+
+
+def test_a_reopened_run_cleans_what_a_kill_left(tmp_path: Path) -> None:
+    """A kill between writing a temporary file and renaming it leaves .NAME.XXXX.tmp behind;
+    the next open of the run removes them, and only them."""
+    with runlab.start_run({}, root=tmp_path / "runs", capture_stdout=False) as run:
+        pass
+    (run.dir / "checkpoints").mkdir(exist_ok=True)
+    stale = [run.dir / ".metrics.json.a1b2.tmp", run.dir / "checkpoints" / ".last.pt.tmp"]
+    kept = [run.dir / "notes.tmp", run.dir / "checkpoints" / "best.pt"]
+    for path in stale + kept:
+        path.write_text("x")
+    with runlab.Run.reopen(run.dir, capture_stdout=False):
+        pass
+    assert [p.exists() for p in stale] == [False, False]
+    assert [p.exists() for p in kept] == [True, True]

@@ -8,7 +8,7 @@ from typing import Any
 
 from runlab._ids import make_run_id
 from runlab.errors import RunNotFoundError
-from runlab.tracking._io import atomic_write_json, read_json
+from runlab.tracking._io import atomic_write_json, read_json, remove_stale_tmp
 
 
 class SweepRecord:
@@ -68,6 +68,7 @@ class SweepRecord:
             )
         if not hits:
             raise RunNotFoundError(f"no sweep {ref!r} under {folder}")
+        remove_stale_tmp(hits[-1].parent)  # a killed sweep's half-written sweep.json
         return cls(hits[-1], read_json(hits[-1]))
 
     def save(self) -> None:

@@ -76,6 +76,19 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, fsync: bool = Tru
         raise
 
 
+def remove_stale_tmp(folder: Path, subfolders: tuple[str, ...] = ()) -> list[Path]:
+    """Delete the temporary files that atomic writes leave when their process is killed
+    between writing and renaming (``.name.XXXX.tmp``, ``.last.pt.tmp``). Only for a folder no
+    live process writes to (a run being reopened)."""
+    removed = []
+    for where in (folder, *(folder / s for s in subfolders)):
+        for path in where.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     atomic_write_text(path, dumps(obj, indent=2) + "\n")
 

@@ -210,6 +210,7 @@ class Run:
         self.info.update(self._redacted_provenance(provenance_of_resume()))
         with contextlib.suppress(FileNotFoundError):
             (path / STOP_FILE).unlink()  # a stop request ended the last session, not this one
+        _io.remove_stale_tmp(path, ("checkpoints", "artifacts", "figures"))  # a kill's leftovers
         self._events = _io.JsonlAppender(path / "events.jsonl")
         self._scalars = ScalarsCsv(path / "scalars.csv")
         self._scalars.load()

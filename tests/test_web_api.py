@@ -345,3 +345,33 @@ def test_runlab_ui_bad_input_is_one_line_and_exit_2(cli: Any, runs: dict[str, An
         port = busy.getsockname()[1]
         code, _, err = cli("ui", str(runs["root"]), "--port", str(port))
     assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/run/{a}", "/studies", "/static/runs.js", "/api/runs", "/api/runs/{a}", "/nope"],
+)
+def test_every_response_carries_the_security_headers(
+    client: TestClient, runs: dict[str, Any], path: str
+) -> None:
+    response = client.get(path.format(**runs))
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-eval" not in policy
+    assert "frame-ancestors 'none'" in policy
+
+
+@pytest.mark.parametrize("name", ["evil.svg", "page.html", "losses.png"])
+def test_run_files_are_sandboxed(client: TestClient, runs: dict[str, Any], name: str) -> None:
+    """A file a run wrote can hold a script (an SVG, an HTML report): it is served sandboxed,
+    scripts off, inline only when it is an image, else as an attachment."""
+    folder = runs["root"] / runs["a"] / "figures"
+    if name != "losses.png":
+        (folder / name).write_text("<svg><script>alert(1)</script></svg>")
+    response = client.get(f"/api/runs/{runs['a']}/files/figures/{name}?inline=1")
+    assert response.status_code == 200
+    policy = response.headers["content-security-policy"]
+    assert policy.startswith("sandbox;") and "default-src 'none'" in policy
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith("attachment" if name == "page.html" else "inline")

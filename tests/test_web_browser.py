@@ -105,7 +105,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    # bypass_csp: Playwright's wait_for_function evaluates its text in the page, which the
+    # dashboard's policy (no eval) refuses; test_pages_run_under_their_policy runs without it
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda err: errors.append(str(err)))
@@ -277,3 +279,43 @@ def test_a_running_runs_charts_grow_without_a_reload(page: Any, site: dict[str, 
         assert page.evaluate("window.__same_page") is True
     finally:
         run.finish()
+
+
+SVG_WITH_SCRIPT = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="fetch(\'/api/runs\')'
+    '.then(() => document.title = \'pwned\')"><script>document.title = "pwned"</script>'
+    '<rect width="10" height="10" fill="red"/></svg>'
+)
+
+
+def test_pages_run_under_their_policy_and_run_files_run_nothing(
+    browser: Any, site: dict[str, Any]
+) -> None:
+    """Every page works under its Content-Security-Policy (no inline script, no eval); an SVG
+    with a script in a run's figures, opened from the dashboard, runs nothing (it was stored
+    XSS: served inline on the dashboard's origin)."""
+    run_id = site["runs"]["small"]
+    (site["root"] / run_id / "figures" / "evil.svg").write_text(SVG_WITH_SCRIPT)
+    context = browser.new_context()
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda err: problems.append(str(err)))
+    tab.on(
+        "console",
+        lambda msg: problems.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
+    url = site["url"]
+    for path, ready in (
+        ("/", "#runs tbody tr"),
+        (f"/run/{run_id}", "canvas"),
+        (f"/compare?ids={run_id},{site['runs']['big']}", "canvas"),
+        ("/studies", "#studies tbody tr"),
+        (f"/study/sweep/{site['runs']['sweep']}", "svg"),
+    ):
+        tab.goto(url + path)
+        tab.wait_for_selector(ready, timeout=10_000)
+    assert problems == []
+    tab.goto(f"{url}/api/runs/{run_id}/files/figures/evil.svg?inline=1")
+    tab.wait_for_timeout(500)
+    assert tab.title() != "pwned"
+    context.close()

@@ -26,6 +26,14 @@ PAGES = {
     "/compare": "compare.html",
     "/studies": "studies.html",
 }
+# Pages run only the dashboard's own scripts; run files (a figure, anything a run wrote) are
+# sandboxed: an SVG with a script, opened from the dashboard, runs nothing on its origin.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+FILE_CSP = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
 TOKEN_HEADER = "x-runlab-token"
 TOKEN_COOKIE = "runlab_token"
 MAX_PAGE = 500
@@ -84,6 +92,9 @@ def create_app(
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        files = "/files/" in request.url.path
+        response.headers["Content-Security-Policy"] = FILE_CSP if files else PAGE_CSP
         return response
 
     @app.exception_handler(ExpressionError)

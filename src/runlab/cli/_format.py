@@ -58,13 +58,13 @@ def fmt_value(value: Any) -> str:
     return str(value)
 
 
-def fmt_time(iso: str | None) -> str:
+def fmt_time(iso: Any) -> str:
     if not iso:
         return ""
     try:
         return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return iso
+    except (TypeError, ValueError):  # a damaged run.json: show what is there
+        return str(iso)
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -149,7 +149,8 @@ def show(
         [r for r in scalars if r.get("epoch") == scalars[-1].get("epoch")] if scalars else []
     )
     events = record.events()
-    notable = [e for e in events if e.get("event") in ("on_warning", "on_exception")]
+    damaged = [{"event": "damaged", "message": p} for p in record.problems]
+    notable = damaged + [e for e in events if e.get("event") in ("on_warning", "on_exception")]
     if fmt is not Format.table:
         write_json({**record.to_dict(), "last_epoch": last_epoch, "warnings": notable})
         return

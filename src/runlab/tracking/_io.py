@@ -142,15 +142,18 @@ class JsonlAppender:
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read a JSONL file, ignoring a torn last line (the process died mid-write)."""
+    """The JSON objects of a JSONL file; a torn last line (the process died mid-write) and any
+    line that is not an object are skipped."""
     out: list[dict[str, Any]] = []
     try:
         with open(path, "rb") as fh:
             for line in fh:
                 try:
-                    out.append(json.loads(line))
+                    item = json.loads(line)
                 except ValueError:
                     continue
-    except FileNotFoundError:
+                if isinstance(item, dict):
+                    out.append(item)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
         pass
     return out

@@ -69,13 +69,17 @@ def pid_alive(pid: int, started_at: float | None = None) -> bool:
     return True
 
 
-def iso_to_epoch(value: str | None) -> float | None:
-    if not value:
+def iso_to_epoch(value: Any) -> float | None:
+    if not value or not isinstance(value, str):
         return None
     try:
         return datetime.fromisoformat(value).timestamp()
     except ValueError:
         return None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def derive_state(
@@ -96,11 +100,12 @@ def derive_state(
     if state not in LIVE_STATES:
         return state
     now = time.time() if now is None else now
-    if host == this_host() and pid and not pid_alive(int(pid), iso_to_epoch(created)):
+    known = pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None
+    if known is not None and host == this_host() and not pid_alive(known, iso_to_epoch(created)):
         return RunState.CRASHED
-    beat = heartbeat.get("time") if heartbeat else None
-    last = float(beat) if isinstance(beat, (int, float)) else iso_to_epoch(created)
-    interval = float((heartbeat or {}).get("interval") or 5.0)
+    beat = _number(heartbeat.get("time")) if heartbeat else None
+    last = beat if beat is not None else iso_to_epoch(created)
+    interval = _number((heartbeat or {}).get("interval")) or 5.0
     limit = max(STALE_INTERVALS * interval, STALE_MIN_S)
     if last is None or now - last > limit:
         return RunState.CRASHED

@@ -75,11 +75,12 @@ class ScalarsCsv:
 def read_scalars(path: Path) -> list[dict[str, Any]]:
     """Rows of scalars.csv with numbers parsed; empty cells are None."""
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open(path, encoding="utf-8", errors="replace", newline="") as fh:
             rows = list(csv.DictReader(fh))
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError, PermissionError, csv.Error):
         return []
-    return [{k: _parse(k, v) for k, v in row.items()} for row in rows]
+    # a row longer than the header puts its extra cells under None: not a column
+    return [{k: _parse(k, v) for k, v in row.items() if k is not None} for row in rows]
 
 
 def _parse(key: str, value: str | None) -> Any:

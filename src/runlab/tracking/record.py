@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from runlab.errors import CorruptRunError
 from runlab.tracking import _io
@@ -52,11 +55,34 @@ class RunRecord:
 
     @property
     def tags(self) -> dict[str, Any]:
-        return dict(self.info.get("tags") or {})
+        tags = self.info.get("tags")
+        return dict(tags) if isinstance(tags, dict) else {}
 
     @property
     def parent(self) -> str | None:
-        return self.info.get("parent")
+        parent = self.info.get("parent")
+        return str(parent) if parent is not None else None
+
+    @property
+    def problems(self) -> list[str]:
+        """What of this run's files could not be read (shown by ``show`` and the dashboard);
+        the rest of the run, and every other run, reads normally."""
+        found = []
+        for name, kind in (("config.yaml", "yaml"), ("metrics.json", "json")):
+            path = self.path / name
+            if not path.exists():
+                continue
+            try:
+                text = path.read_text(encoding="utf-8")
+                data = load_yaml(text) if kind == "yaml" else json.loads(text)
+            except (OSError, ValueError, yaml.YAMLError) as err:
+                found.append(f"{name} is unreadable ({type(err).__name__})")
+                continue
+            if not isinstance(data, dict):
+                found.append(f"{name} does not hold a mapping")
+        if "tags" in self.info and not isinstance(self.info["tags"], (dict, type(None))):
+            found.append("run.json's tags are not a mapping")
+        return found
 
     @property
     def state(self) -> RunState:
@@ -78,9 +104,10 @@ class RunRecord:
 
     @cached_property
     def config(self) -> dict[str, Any]:
+        """config.yaml; empty when missing or damaged (``problems`` says which)."""
         try:
             data = load_yaml((self.path / "config.yaml").read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        except (OSError, ValueError, yaml.YAMLError):
             return {}
         return data if isinstance(data, dict) else {}
 
@@ -88,9 +115,9 @@ class RunRecord:
     def overrides(self) -> list[str]:
         try:
             data = load_yaml((self.path / "overrides.yaml").read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        except (OSError, ValueError, yaml.YAMLError):
             return []
-        return list(data or [])
+        return [str(o) for o in data] if isinstance(data, list) else []
 
     @property
     def metrics(self) -> dict[str, Any]:

@@ -88,12 +88,23 @@ def _varying(params: list[dict[str, Any]]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------ one run
+def run_dir(root: Path, run_id: Any) -> Path | None:
+    """``<root>/<run_id>`` when it is a run directory inside the root: ids are directory names
+    (no paths, no ``..``), and a symlink that leads out of the root is not followed."""
+    if not isinstance(run_id, str) or not _SAFE_ID.match(run_id):
+        return None
+    path = root / run_id
+    if not (path / "run.json").is_file() or not path.resolve().is_relative_to(root.resolve()):
+        return None
+    return path
+
+
 def find_run(root: Path, run_id: str) -> RunRecord:
-    """The run directory ``<root>/<run_id>``; ids are directory names, nothing else is looked
-    up (no paths, no ``..``)."""
-    if not _SAFE_ID.match(run_id) or not (root / run_id / "run.json").is_file():
+    """The run ``run_id`` of the root (see :func:`run_dir`), or RunNotFoundError."""
+    path = run_dir(root, run_id)
+    if path is None:
         raise RunNotFoundError(f"no run {run_id!r} under {root}")
-    return RunRecord(root / run_id)
+    return RunRecord(path)
 
 
 def run_detail(record: RunRecord) -> dict[str, Any]:
@@ -112,7 +123,8 @@ def run_detail(record: RunRecord) -> dict[str, Any]:
         "summary": summary_numbers(metrics),
         "gates": metrics.get("gates") or [],
         "gate_events": [e for e in events if e.get("event") == "on_gate"],
-        "warnings": [e for e in events if e.get("event") in ("on_warning", "on_exception")],
+        "warnings": [{"event": "damaged", "message": p} for p in record.problems]
+        + [e for e in events if e.get("event") in ("on_warning", "on_exception")],
         "error": metrics.get("error"),
         "figures": [f for f in files if Path(f["path"]).suffix.lower() in FIGURES],
         "files": files,
@@ -268,16 +280,15 @@ def studies(root: Path) -> list[dict[str, Any]]:
                 "kind": "study",
                 "name": path.parent.name,
                 "trials": len(trials),
-                "complete": sum(t.get("state") == "COMPLETE" for t in trials),
+                "complete": sum(t.get("state") == "COMPLETE" for t in trials),  # objects only
                 "modified": path.stat().st_mtime,
             }
         )
     for path in sorted((root / "sweeps").glob("*/sweep.json")):
-        try:
-            data = _io.read_json(path)
-        except (OSError, ValueError):
+        data = _sweep_json(path)
+        if data is None:
             continue
-        combos = data.get("combinations") or []
+        combos = _combinations(data)
         out.append(
             {
                 "kind": "sweep",
@@ -307,8 +318,8 @@ def _study(root: Path, name: str) -> dict[str, Any]:
         {
             "number": t.get("number"),
             "state": t.get("state"),
-            "params": t.get("params") or {},
-            "values": t.get("values"),
+            "params": t["params"] if isinstance(t.get("params"), dict) else {},
+            "values": t["values"] if isinstance(t.get("values"), list) else None,
             "run_id": t.get("run_id"),
             "duration": t.get("duration"),
         }
@@ -318,31 +329,45 @@ def _study(root: Path, name: str) -> dict[str, Any]:
         info = _io.read_json(folder / "study.json")
     except (OSError, ValueError):
         info = {}
-    objectives = list(info.get("objectives") or ["objective"])
-    direction = (info.get("directions") or ["minimize"])[0]
+    info = info if isinstance(info, dict) else {}
+    objectives = _strings(info.get("objectives")) or ["objective"]
+    direction = (_strings(info.get("directions")) or ["minimize"])[0]
     return _with_best(name, "study", trials, objectives, direction)
+
+
+def _sweep_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = _io.read_json(path)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _combinations(data: dict[str, Any]) -> list[dict[str, Any]]:
+    combos = data.get("combinations")
+    return [c for c in combos if isinstance(c, dict)] if isinstance(combos, list) else []
 
 
 def _sweep(root: Path, name: str) -> dict[str, Any]:
     path = root / "sweeps" / name / "sweep.json"
-    if not path.is_file():
-        raise RunNotFoundError(f"no sweep {name!r} under {root / 'sweeps'}")
-    data = _io.read_json(path)
+    data = _sweep_json(path) if path.is_file() else None
+    if data is None:
+        raise RunNotFoundError(f"no readable sweep {name!r} under {root / 'sweeps'}")
     objective = str(data.get("objective") or "best")
-    varying = set(data.get("varying") or [])
+    varying = {str(v) for v in data["varying"]} if isinstance(data.get("varying"), list) else set()
     trials = []
-    for combo in data.get("combinations") or []:
+    for combo in _combinations(data):
         run_id = combo.get("run_id")
-        value = None
-        if run_id and (root / run_id / "run.json").is_file():
-            value = RunRecord(root / run_id).lookup(("metrics", *objective.split(".")))
+        value, where = None, run_dir(root, run_id)  # an id like ../outside is not followed
+        if where is not None:
+            value = RunRecord(where).lookup(("metrics", *objective.split(".")))
         trials.append(
             {
                 "number": combo.get("index"),
                 "state": str(combo.get("status", "")).upper(),
                 "params": {
                     k: v
-                    for k, v in map(_split_override, combo.get("overrides") or [])
+                    for k, v in map(_split_override, _strings(combo.get("overrides")))
                     if not varying or k in varying
                 },
                 "values": [value] if _finite(value) else None,
@@ -351,6 +376,10 @@ def _sweep(root: Path, name: str) -> dict[str, Any]:
             }
         )
     return _with_best(name, "sweep", trials, [objective], data.get("direction", "minimize"))
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _split_override(text: str) -> tuple[str, Any]:

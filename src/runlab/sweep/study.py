@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from runlab._imports import require
 from runlab._secrets import redact, redact_url
@@ -20,6 +21,7 @@ from runlab.sweep.launchers import Job, JobResult, make_launcher
 from runlab.tracking._config import to_yaml
 from runlab.tracking._io import atomic_write_text, read_json
 
+T = TypeVar("T")
 SAMPLERS = ("tpe", "random", "cmaes", "grid", "nsgaii")
 PRUNERS = ("median", "successive_halving", "hyperband", "none")
 
@@ -182,7 +184,7 @@ def storage_for(url: str | None, root: Path) -> Any:
         )
     kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        return raced(lambda: optuna.storages.RDBStorage(url, engine_kwargs=kwargs))
     except ImportError as err:  # the URL's database driver is not installed
         cause = err.__cause__ if isinstance(err.__cause__, ImportError) else err
         module = (cause.name or "").split(".")[0]
@@ -192,6 +194,21 @@ def storage_for(url: str | None, root: Path) -> Any:
         ) from err
     except Exception as err:  # no such dialect, cannot connect, bad credentials
         raise ConfigError(f"--storage {redact_url(url)!r}: {_first_line(err)}") from err
+
+
+def raced(make: Callable[[], T], attempts: int = 12) -> T:
+    """``make()``, again after a short wait when another process created the same schema or
+    study at the same moment (two `runlab tune` started together on a new storage: SQLite's
+    "table already exists", a UNIQUE constraint, "database is locked")."""
+    for attempt in range(attempts):
+        try:
+            return make()
+        except Exception as err:
+            transient = type(err).__name__ in ("OperationalError", "IntegrityError")
+            if not transient or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1) + random.random() * 0.05)
+    raise AssertionError("unreachable")
 
 
 # module SQLAlchemy imports -> what pip installs
@@ -263,13 +280,15 @@ def run_study(
     store = storage_for(storage, root)  # a bad URL fails before anything is written
     folder = root / "studies" / name
     folder.mkdir(parents=True, exist_ok=True)
-    study = optuna.create_study(
-        study_name=name,
-        storage=store,
-        load_if_exists=True,
-        sampler=make_sampler(sampler, seed, space),
-        pruner=make_pruner(pruner) if len(objectives) == 1 else optuna.pruners.NopPruner(),
-        directions=directions,
+    study = raced(
+        lambda: optuna.create_study(
+            study_name=name,
+            storage=store,
+            load_if_exists=True,
+            sampler=make_sampler(sampler, seed, space),
+            pruner=make_pruner(pruner) if len(objectives) == 1 else optuna.pruners.NopPruner(),
+            directions=directions,
+        )
     )
     done_before = len(study.get_trials(deepcopy=False))
     if seed is not None and done_before:  # resumed: continue the sequence, never repeat it

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runlab.errors import ExpressionError
 from runlab.tracking.expr import parse
@@ -107,3 +109,76 @@ def test_syntax_errors_name_the_column(text: str, column: int, fragment: str) ->
     assert fragment in message
     assert f"at column {column} of" in message
     assert info.value.position == column - 1
+
+
+def test_long_flat_chains_work() -> None:
+    """A filter built by a script: 1,000 (and 20,000) alternatives overflowed the stack."""
+    for n in (1_000, 20_000):
+        text = " or ".join(f"epoch == {i}" for i in range(n, 0, -1))
+        assert parse(text).matches_mapping({"epoch": 1})
+        assert not parse(text).matches_mapping({"epoch": 0})
+        assert parse(" + ".join(["1"] * n) + f" == {n}").matches_mapping({})
+
+
+@pytest.mark.parametrize(
+    "text", ["(" * 200 + "1" + ")" * 200, "not " * 200 + "true", "-" * 200 + "1", "[" * 200]
+)
+def test_deep_nesting_is_one_error(text: str) -> None:
+    with pytest.raises(ExpressionError, match="nests deeper than 64 levels"):
+        parse(text)
+
+
+def test_deep_nesting_in_the_cli_and_the_dashboard(cli, tmp_path) -> None:
+    import runlab
+
+    root = tmp_path / "runs"
+    with runlab.start_run({}, root=root):
+        pass
+    deep = "(" * 500 + "epoch > 1" + ")" * 500
+    code, _, err = cli("ls", root, "--where", deep)
+    assert code == 2 and err.count("\n") == 1 and "nests deeper" in err, err
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from runlab.web.app import create_app
+
+    response = TestClient(create_app(root, "t" * 20)).get("/api/runs", params={"where": deep})
+    assert response.status_code == 400 and "nests deeper" in response.json()["detail"]
+
+
+_numbers = st.integers(-50, 50).map(str)
+_arith = st.recursive(
+    _numbers,
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from(["+", "-", "*"]), inner).map(" ".join),
+        inner.map(lambda e: f"({e})"),
+        inner.map(lambda e: f"-{e}" if not e.startswith("-") else f"({e})"),
+    ),
+    max_leaves=6,
+)
+_compare = st.tuples(
+    _arith,
+    st.lists(
+        st.tuples(st.sampled_from(["<", "<=", ">", ">=", "==", "!="]), _arith),
+        min_size=1,
+        max_size=2,
+    ),
+).map(lambda t: " ".join([t[0], *(f"{op} {e}" for op, e in t[1])]))
+_logic = st.recursive(
+    _compare,
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=2, max_size=4).map(" and ".join),
+        st.lists(inner, min_size=2, max_size=4).map(" or ".join),
+        inner.map(lambda e: f"not ({e})"),
+        inner.map(lambda e: f"({e})"),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_logic)
+def test_arithmetic_and_logic_agree_with_python(text: str) -> None:
+    """Python's own evaluation of the same text is the reference (precedence, chained
+    comparisons, left-associative - and *, and/or/not)."""
+    assert parse(text).evaluate(lambda _: None) == bool(eval(text))

@@ -103,11 +103,23 @@ def _unquote(raw: str) -> str:
 Node = tuple[Any, ...]
 
 
+MAX_DEPTH = 64  # nested parentheses, brackets, not and minus signs
+
+
 class _Parser:
+    """Recursive descent; chains (``a or b or ...``, ``x + y + ...``) are flat lists, so their
+    length is limited by nothing, and nesting by MAX_DEPTH, never by Python's stack."""
+
     def __init__(self, text: str) -> None:
         self.text = text
         self.toks = _tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def _deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self._error(f"the expression nests deeper than {MAX_DEPTH} levels")
 
     @property
     def tok(self) -> _Tok:
@@ -138,20 +150,23 @@ class _Parser:
         return node
 
     def _or(self) -> Node:
-        node = self._and()
+        items = [self._and()]
         while self._take("kw", "or"):
-            node = ("or", node, self._and())
-        return node
+            items.append(self._and())
+        return ("or", items) if len(items) > 1 else items[0]
 
     def _and(self) -> Node:
-        node = self._not()
+        items = [self._not()]
         while self._take("kw", "and"):
-            node = ("and", node, self._not())
-        return node
+            items.append(self._not())
+        return ("and", items) if len(items) > 1 else items[0]
 
     def _not(self) -> Node:
         if self._take("kw", "not"):
-            return ("not", self._not())
+            self._deeper()
+            node = ("not", self._not())
+            self.depth -= 1
+            return node
         return self._comparison()
 
     def _comparison(self) -> Node:
@@ -170,24 +185,27 @@ class _Parser:
         return ("cmp", ops, operands) if ops else left
 
     def _sum(self) -> Node:
-        node = self._term()
+        first, rest = self._term(), []
         while self.tok.kind == "op" and self.tok.text in "+-":
             op = self.tok.text
             self.i += 1
-            node = ("arith", op, node, self._term())
-        return node
+            rest.append((op, self._term()))
+        return ("arith", first, rest) if rest else first
 
     def _term(self) -> Node:
-        node = self._unary()
+        first, rest = self._unary(), []
         while self.tok.kind == "op" and self.tok.text in "*/":
             op = self.tok.text
             self.i += 1
-            node = ("arith", op, node, self._unary())
-        return node
+            rest.append((op, self._unary()))
+        return ("arith", first, rest) if rest else first
 
     def _unary(self) -> Node:
         if self._take("op", "-"):
-            return ("neg", self._unary())
+            self._deeper()
+            node = ("neg", self._unary())
+            self.depth -= 1
+            return node
         return self._atom()
 
     def _atom(self) -> Node:
@@ -201,16 +219,20 @@ class _Parser:
         if tok.kind == "name":
             return self._name()
         if self._take("op", "("):
+            self._deeper()
             node = self._or()
             self._expect("op", ")", "')'")
+            self.depth -= 1
             return node
         if self._take("op", "["):
+            self._deeper()
             items: list[Node] = []
             if not self._take("op", "]"):
                 items.append(self._or())
                 while self._take("op", ","):
                     items.append(self._or())
                 self._expect("op", "]", "',' or ']'")
+            self.depth -= 1
             return ("list", items)
         found = tok.text or "end of expression"
         raise self._error(f"expected a value, found {found!r}")
@@ -288,9 +310,9 @@ class Expression:
         if kind == "name":
             return lookup(node[1])
         if kind == "and":
-            return bool(self._eval(node[1], lookup)) and bool(self._eval(node[2], lookup))
+            return all(bool(self._eval(item, lookup)) for item in node[1])
         if kind == "or":
-            return bool(self._eval(node[1], lookup)) or bool(self._eval(node[2], lookup))
+            return any(bool(self._eval(item, lookup)) for item in node[1])
         if kind == "not":
             return not self._eval(node[1], lookup)
         if kind == "list":
@@ -299,7 +321,10 @@ class Expression:
             value = self._eval(node[1], lookup)
             return -value if _is_number(value) else None
         if kind == "arith":
-            return _arith(node[1], self._eval(node[2], lookup), self._eval(node[3], lookup))
+            value = self._eval(node[1], lookup)
+            for op, operand in node[2]:
+                value = _arith(op, value, self._eval(operand, lookup))
+            return value
         if kind == "in":
             item, container = self._eval(node[2], lookup), self._eval(node[3], lookup)
             found = _contains(container, item)

@@ -311,3 +311,24 @@ def test_other_commands_bad_input(
     assert code == 2 and err.count("\n") == 1 and err.startswith("runlab: error: "), err
     assert fragment in err and "Traceback" not in err, err
     assert list(root.iterdir()) == [] and not (tmp_path / "nope").exists()
+
+
+def test_a_yaml_alias_bomb_is_refused(cli, root: Path, tmp_path: Path) -> None:
+    """Nine lines that expand to 9**9 values: refused in seconds, not expanded by Hydra."""
+    lines = ["data: {source: synthetic.regression}", 'a0: &a0 ["lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    bomb = cfg_file(tmp_path, "\n".join(lines) + "\n")
+    expect_error(cli, root, [bomb], "expands to more than 1,000,000 values")
+
+
+@pytest.mark.parametrize(
+    "sweep",
+    [
+        ["optim.lr=range(0,1000000000)"],
+        ["optim.lr=range(0,200)", "data.seed=range(0,200)"],
+    ],
+)
+def test_a_sweep_past_the_limit_is_refused(cli, root: Path, sweep: list[str]) -> None:
+    code, _, err = cli("sweep", QUICK, *sweep, "-o", root)
+    assert code == 2 and err.count("\n") == 1 and "more than 10,000" in err, err
+    assert not root.exists()

@@ -42,10 +42,28 @@ def known_keys() -> set[str]:
     return walk(RunlabConfig, "")
 
 
+MAX_VALUES = 1_000_000  # a config with more values, aliases expanded, is refused
+
+
+def _count_values(data: Any, budget: int) -> int:
+    """Values in ``data`` with YAML aliases expanded, counting stops past ``budget`` (an alias
+    bomb holds a few lines and expands to billions: it must not be walked)."""
+    count, stack = 0, [data]
+    while stack and count <= budget:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
 def _check_yaml(path: Path) -> None:
-    """A YAML (or JSON) syntax error as one line with its position."""
+    """A YAML (or JSON) syntax error as one line with its position; a config that expands to
+    more than MAX_VALUES values (an alias bomb) is refused before Hydra expands it."""
     try:
-        yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
@@ -54,6 +72,11 @@ def _check_yaml(path: Path) -> None:
         raise ConfigError(f"{path}: YAML syntax error: {err}") from err
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path} is not a text file ({err})") from err
+    if _count_values(data, MAX_VALUES) > MAX_VALUES:
+        raise ConfigError(
+            f"{path} expands to more than {MAX_VALUES:,} values (YAML aliases that refer to "
+            "aliases?); a config this large is refused"
+        )
 
 
 @contextlib.contextmanager

@@ -5,10 +5,13 @@ sweeper expands them."""
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from typing import Any
 
 from runlab.errors import ConfigError
+
+MAX_COMBINATIONS = 10_000  # each one is a run, and each is composed and checked first
 
 
 def expand(
@@ -46,17 +49,30 @@ def _expand(overrides: list[str], parser: Any) -> tuple[list[list[str]], list[st
                     "intervals are for runlab tune"
                 )
             try:
-                values = [f"{key}={v}" for v in o.sweep_string_iterator()]
+                taken = itertools.islice(o.sweep_string_iterator(), MAX_COMBINATIONS + 1)
+                values = [f"{key}={v}" for v in taken]  # a range of 10**9 is not listed
             except Exception as err:  # glob without a config, or over no group
                 raise ConfigError(f"{key}: {str(err).splitlines()[0]}") from err
             if not values:
                 raise ConfigError(f"{key}: the sweep has no values{_options(o, parser)}")
+            if len(values) > MAX_COMBINATIONS:
+                raise ConfigError(
+                    f"{key}: more than {MAX_COMBINATIONS:,} values, more runs than a grid takes; "
+                    "sample the space with runlab tune instead"
+                )
             by_key[key] = values
         else:
             by_key[key] = (
                 [f"{key}={o.get_value_element_as_str()}"] if not key.startswith("~") else [key]
             )
     varying = [k.lstrip("+~") for k, v in swept.items() if v]
+    count = math.prod(len(v) for v in by_key.values())
+    if count > MAX_COMBINATIONS:
+        sizes = " x ".join(str(len(by_key[k])) for k in by_key if len(by_key[k]) > 1)
+        raise ConfigError(
+            f"the sweep has {count:,} combinations ({sizes}), more than {MAX_COMBINATIONS:,}; "
+            "sample the space with runlab tune instead"
+        )
     return [list(c) for c in itertools.product(*by_key.values())], varying
 
 

@@ -108,3 +108,37 @@ def test_records_read_everything_back(root: Path) -> None:
     assert record.to_dict()["metrics"]["val_loss"] == 1.0
     info = json.loads((run.dir / "run.json").read_text())
     assert record.info == info
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "a folder"])
+def test_the_index_is_a_cache_a_damaged_one_never_stops_a_read(
+    cli, tmp_path: Path, damage: str
+) -> None:
+    """A corrupt index.db is set aside and rebuilt; one that cannot be opened (a read-only
+    root; here a folder in its place) is replaced by a table in memory. Every read works."""
+    root = tmp_path / "runs"
+    with runlab.start_run({"lr": 0.1}, root=root, name="kept") as run:
+        run.log_epoch(0, {"val": {"loss": 0.5}})
+    index = root / "index.db"
+    if damage == "garbage":
+        index.write_bytes(b"this is not sqlite" * 100)
+    elif damage == "truncated":
+        index.write_bytes(index.read_bytes()[:100])
+    else:
+        for path in root.glob("index.db*"):
+            path.unlink()
+        index.mkdir()
+    commands = (["ls", root], ["ls", root, "-f", "json"], ["index", root], ["status", root])
+    for n, args in enumerate(commands):
+        code, out, err = cli(*args)
+        assert code == 0 and "Traceback" not in err, (args, err)
+        if damage == "a folder":  # every read says so: nothing can be written
+            assert "cannot be used" in err, (args, err)
+        elif n == 0:  # the first read rebuilds it; the next ones use it
+            assert "set aside as index.db.damaged and rebuilt" in err, err
+        else:
+            assert "index" not in err, (args, err)
+    code, out, _ = cli("ls", root, "-f", "json")
+    assert [r["name"] for r in json.loads(out)] == ["kept"]
+    code, _, err = cli("show", "kept", "--root", root)
+    assert code == 0, err

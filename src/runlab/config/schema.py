@@ -99,7 +99,7 @@ class ScheduleConfig:
     warmup_steps: int = limits(0, ge=0)  # cosine: linear warmup from 0 to optim.lr
     min_lr: float = limits(0.0, ge=0)  # cosine
     step_size: int = limits(10, ge=1)  # step: epochs between decays
-    gamma: float = limits(0.1, gt=0)  # step
+    gamma: float = limits(0.1, ge=0)  # step
     factor: float = limits(0.5, gt=0, lt=1)  # plateau
     patience: int = limits(3, ge=0)  # plateau
 

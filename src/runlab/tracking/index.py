@@ -7,6 +7,7 @@ finish, rebuilt by ``runlab index``, and on every query reconciled with the dire
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -129,9 +130,40 @@ class RunIndex:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.path = self.root / INDEX_FILE
+        self.notes: list[str] = []  # what happened to the index itself, for the warnings
 
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        """The index. It is a cache of the run directories: a damaged one is set aside and
+        rebuilt; one that cannot be opened or written (a read-only root) is replaced by an
+        in-memory table filled from the directories, so reading never depends on it."""
+        try:
+            return self._open(str(self.path))
+        except sqlite3.DatabaseError as err:
+            text = str(err).lower()
+            if "not a database" in text or "malformed" in text:
+                self._set_aside(err)
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    return self._open(str(self.path))
+            elif not any(s in text for s in ("readonly", "unable to open", "disk i/o")):
+                raise
+            self.notes.append(
+                f"index {self.path} cannot be used ({err}); reading the run directories"
+            )
+            return self._open(":memory:")
+
+    def _set_aside(self, err: sqlite3.DatabaseError) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                side = self.path.with_name(self.path.name + suffix)
+                if side.exists():
+                    os.replace(side, side.with_name(side.name + ".damaged"))
+        self.notes.append(
+            f"index {self.path} was damaged ({err}); set aside as {INDEX_FILE}.damaged and "
+            "rebuilt from the run directories"
+        )
+
+    def _open(self, where: str) -> sqlite3.Connection:
+        con = sqlite3.connect(where, timeout=60, isolation_level=None)
         con.execute("PRAGMA busy_timeout = 60000")
         for attempt in range(50):  # switching to WAL is not covered by the busy timeout
             try:
@@ -183,7 +215,7 @@ class RunIndex:
             con.execute("DELETE FROM runs")
             self._insert(con, rows)
             con.execute("COMMIT")
-        return len(rows), warnings
+        return len(rows), [*self.notes, *warnings]
 
     def _run_dirs(self) -> list[Path]:
         try:
@@ -205,6 +237,8 @@ class RunIndex:
     def _reconcile(self, con: sqlite3.Connection, warnings: list[str] | None) -> None:
         """Bring the table in line with the directories: add runs copied in, drop deleted
         ones, re-read the files of runs the table believes live."""
+        if warnings is not None:
+            warnings.extend(n for n in self.notes if n not in warnings)
         known = dict(con.execute("SELECT path, status FROM runs").fetchall())
         on_disk = {e.name for e in os.scandir(self.root) if e.is_dir()}
         new = [self.root / n for n in on_disk - known.keys() if is_run_dir(self.root / n)]

@@ -139,7 +139,6 @@ def fit(
             # the scheduler steps before last.pt is saved: a resume starts the next epoch with
             # the learning rate it would have had (a gate or `runlab stop` can end any epoch)
             _step_epoch_scheduler(trainer, value)
-            _save_checkpoints(trainer, run, epoch, improved, last, best, cfg)
             epoch_time = time.perf_counter() - t0
             extra = {
                 "lr": lr_used,
@@ -148,7 +147,10 @@ def fit(
             }
             if device.type == "cuda":
                 extra["max_memory_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-            run.log_epoch(epoch, metrics, summarize=False, **extra)
+            # The epoch's record is durable before the checkpoint that claims the epoch: a kill
+            # between them resumes from the previous last.pt and redoes (and rewrites) it; the
+            # other order lost the epoch's row for good. The summary first, so that the
+            # metrics.json written with the row is the epoch's.
             run.summary.update(
                 train_loss=train_loss,
                 val_loss=metrics["val"].get("loss"),
@@ -158,6 +160,8 @@ def fit(
                 monitor=trainer.monitor,
                 val=metrics["val"],
             )
+            run.log_epoch(epoch, metrics, summarize=False, **extra)
+            _save_checkpoints(trainer, run, epoch, improved, last, best, cfg)
             view.epoch(epoch_line(epoch, epochs, metrics, epoch_time))
             for callback in callbacks or []:
                 callback(epoch, metrics)

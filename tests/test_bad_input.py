@@ -332,3 +332,18 @@ def test_a_sweep_past_the_limit_is_refused(cli, root: Path, sweep: list[str]) ->
     code, _, err = cli("sweep", QUICK, *sweep, "-o", root)
     assert code == 2 and err.count("\n") == 1 and "more than 10,000" in err, err
     assert not root.exists()
+
+
+def test_a_bad_override_on_resume_leaves_the_run_as_it_was(cli, root: Path) -> None:
+    """It turned a finished run `failed` (the checkpoint did not load into the new model)."""
+    import json
+
+    code, out, err = cli("run", QUICK, "trainer.epochs=1", "-o", root, "-f", "json")
+    assert code == 0, err
+    run_dir = Path(json.loads(out)["run_dir"])
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    code, _, err = cli("run", "--resume", run_dir.name, "model.hidden=[999]", "-o", root)
+    assert code == 2 and err.count("\n") == 1 and "checkpoint does not fit" in err, err
+    assert "state_dict" in err  # what torch said does not fit
+    after = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    assert after == before

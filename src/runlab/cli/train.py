@@ -136,14 +136,18 @@ def run(
     from runlab.train.supervised import resolve_device
 
     dev = resolve_device(device)
-    data = None
+    data, report = None, None
     if not no_preflight or dry_run:
         report, data = preflight(cfg, dev, seed_value, base)
         if dry_run:
             _print_report(report, fmt)
             return
-        if fmt is TextOrJson.text:
-            sys.stderr.write(format_report(report).splitlines()[0] + "\n")
+    if resume_dir is not None:  # before anything is printed or the run is touched
+        from runlab.train.preflight import check_resume
+
+        data = check_resume(cfg, resume_dir / "checkpoints" / "last.pt", dev, seed_value, data)
+    if report is not None and fmt is TextOrJson.text:
+        sys.stderr.write(format_report(report).splitlines()[0] + "\n")
     status, run_dir, run_id = _train(
         cfg,
         config,

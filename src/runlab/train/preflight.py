@@ -68,6 +68,27 @@ def preflight(
     return report, data
 
 
+def check_resume(
+    cfg: dict[str, Any], last: Path, device: torch.device, seed: int, data: Dataset | None
+) -> Dataset:
+    """The run's checkpoint loads into the trainer this config builds, before the run is
+    touched: an override that changes the model (``model.hidden=[999]``) is a one-line error,
+    not a finished run turned ``failed``. Returns the dataset (loaded here if not yet)."""
+    from runlab.train.supervised import SupervisedTrainer
+
+    data = data if data is not None else load_dataset(cfg["data"], cfg["task"], seed)
+    try:
+        SupervisedTrainer(cfg, data, device, seed).restore(last)
+    except Exception as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()][:2]
+        raise ConfigError(
+            f"--resume: {last.parent.parent.name}'s checkpoint does not fit this config "
+            f"({type(err).__name__}: {' '.join(lines)[:300]}); drop the overrides that change "
+            "the model or the data"
+        ) from err
+    return data
+
+
 def _check_loop(path: str) -> None:
     """A custom loop imports and can be called as ``fn(cfg, run)``."""
     import inspect

@@ -187,6 +187,7 @@ def test_status_shows_a_killed_run_as_crashed(tmp_path: Path, root: Path, cli: C
 
 
 def test_usage_errors(cli: Cli, root: Path) -> None:
+    root.mkdir()
     code, _, err = cli("watch", "--root", root)
     assert code == 2 and "give runs to watch" in err
     code, _, err = cli("watch", "--study", "nope", "--root", root)

@@ -88,7 +88,7 @@ class TrainerConfig:
 @dataclass
 class OptimConfig:
     name: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: float = limits(1e-3, gt=0)
+    lr: float = limits(1e-3, ge=0)
     weight_decay: float = limits(0.01, ge=0)
     momentum: float = limits(0.9, ge=0, lt=1)  # sgd
 

@@ -186,6 +186,7 @@ def test_parallel_children_share_the_cores(monkeypatch) -> None:
     assert LocalLauncher(jobs=4)._child_env()["OMP_NUM_THREADS"] == "3"
 
 
+@pytest.mark.slow  # ~45 s; the default suite runs Ray through tests/test_ray_cluster.py
 def test_ray_launcher_runs_the_grid_on_a_local_ray(cli, root: Path) -> None:
     pytest.importorskip("ray")
     code, out, err = cli(

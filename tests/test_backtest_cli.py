@@ -83,22 +83,15 @@ def test_backtest_errors(cli, root: Path) -> None:
     assert code == 2 and "--split 'future'" in err
 
 
-def test_backtest_on_another_panel(cli, root: Path, ranking_run: Path, tmp_path: Path) -> None:
-    other = _other_panel(tmp_path, 16)
-    code, out, err = cli(
-        "backtest",
-        "ranking_panel",
-        "--root",
-        root,
-        "--data",
-        other,
-        "--split",
-        "test",
-        "-f",
-        "json",
-    )
+def _backtest_on(cli, root: Path, data: Path, *args: str) -> dict:
+    """`runlab backtest ranking_panel --data DATA` as JSON (it must succeed)."""
+    code, out, err = cli("backtest", "ranking_panel", "--root", root, "--data", data, *args)
     assert code == 0, err
-    result = json.loads(out)
+    return json.loads(out)
+
+
+def test_backtest_on_another_panel(cli, root: Path, ranking_run: Path, tmp_path: Path) -> None:
+    result = _backtest_on(cli, root, _other_panel(tmp_path, 16), "--split", "test", "-f", "json")
     assert result["days"] == 6  # dates after the default 80% cut of 30
     decisions = (Path(result["dir"]) / "decisions.csv").read_text().splitlines()
     assert decisions[1].startswith("2025-03-25,X")
@@ -138,24 +131,12 @@ def test_backtest_picks_the_trained_columns_by_name(
     """Extra columns, or the same ones in another order, give the same scores."""
     pd = pytest.importorskip("pandas")
     path = _other_panel(tmp_path, 16)
-    code, out, err = cli("backtest", "ranking_panel", "--root", root, "--data", path, "-f", "json")
-    assert code == 0, err
-    first = json.loads(out)
+    first = _backtest_on(cli, root, path, "-f", "json")
     frame = pd.read_csv(path)
     shuffled = frame[["date", "asset", "target", *reversed([f"f{i}" for i in range(16)])]]
     shuffled.assign(extra=1.0).to_csv(tmp_path / "shuffled.csv", index=False)
-    code, out, err = cli(
-        "backtest",
-        "ranking_panel",
-        "--root",
-        root,
-        "--data",
-        tmp_path / "shuffled.csv",
-        "-f",
-        "json",
-    )
-    assert code == 0, err
-    assert json.loads(out)["final_value"] == pytest.approx(first["final_value"], rel=1e-12)
+    again = _backtest_on(cli, root, tmp_path / "shuffled.csv", "-f", "json")
+    assert again["final_value"] == pytest.approx(first["final_value"], rel=1e-12)
 
 
 # columns of text; every other column of every CSV holds numbers (or nothing)

@@ -114,11 +114,6 @@ def _redact(obj: Any, secrets: set[str]) -> Any:
     return obj
 
 
-def redact_options(obj: Any) -> Any:
-    """:func:`redact` for a sink's options (URL passwords included, as everywhere)."""
-    return redact(obj)
-
-
 def redact_args(args: Iterable[str], secrets: Iterable[str] = ()) -> list[str]:
     """A command line (or overrides) without secrets: ``+db.password=PW`` ->
     ``+db.password=***``, ``--storage postgresql://u:pw@h/db`` -> ``...u:***@h/db``, and any

@@ -105,8 +105,9 @@ def _renamed_before(meta: RunMeta, mlflow_run_id: str) -> dict[str, str]:
     from runlab.sinks.mirror import read_mirrors
 
     for e in read_mirrors(meta.dir):
-        if e.get("sink") == "mlflow" and e.get("id") == mlflow_run_id:
-            return dict(e.get("renamed") or {})
+        renamed = e.get("renamed")
+        if e.get("sink") == "mlflow" and e.get("id") == mlflow_run_id and isinstance(renamed, dict):
+            return {str(k): str(v) for k, v in renamed.items()}
     return {}
 
 

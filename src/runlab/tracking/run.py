@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from runlab._ids import make_run_id
 from runlab._provenance import provenance
-from runlab._secrets import redact, redact_args, redact_options
+from runlab._secrets import redact, redact_args
 from runlab.errors import ConfigError
 from runlab.tracking import _io
 from runlab.tracking._config import to_plain, to_yaml
@@ -150,7 +150,7 @@ class Run:
         mirrored = None
         if sinks and self._mirror is not None:
             built = zip(sinks, self._mirror.sinks, strict=True)
-            mirrored = {name: redact_options(sink.options) for name, sink in built}
+            mirrored = {name: redact(sink.options) for name, sink in built}
 
         if _existing is not None:
             self._reopen(_existing)

@@ -9,12 +9,13 @@ TORCH_CPU ?= torch==2.13.0
 # The dashboard's browser tests drive Debian's Chromium (apt-get install chromium chromium-driver).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-slow lint typecheck bench clean help
+.PHONY: run test test-slow fuzz lint typecheck bench clean help
 
 help:
 	@echo "make run        - set up .venv, run the example, print its run directory"
 	@echo "make test       - set up the dev environment, lint, type check, run the test suite"
 	@echo "make test-slow  - the whole suite including tests marked slow"
+	@echo "make fuzz       - the Hypothesis tests with new random inputs, 1000 examples each"
 	@echo "make bench      - install MLflow/TensorBoard/W&B/Lightning and run benchmarks/ (see BENCHMARKS.md)"
 
 $(PY):
@@ -58,6 +59,10 @@ test: lint typecheck
 
 test-slow: $(VENV)/.dev
 	$(BIN)/pytest -q
+
+fuzz: $(VENV)/.dev
+	RUNLAB_HYPOTHESIS=fuzz $(BIN)/pytest -q -m "not slow and not gpu" tests/test_episodic.py \
+	  tests/test_metrics_reference.py tests/test_expr.py tests/test_sinks.py
 
 $(VENV)/.bench: pyproject.toml $(VENV)/.dev
 	$(PIP) install -e ".[all,dev,bench]"

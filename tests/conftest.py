@@ -8,8 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from runlab.cli.main import main
+
+# `make test` (and CI) draws the same Hypothesis examples every run, so a red CI is a
+# reproducible failure; `make fuzz` draws new ones, ten times as many, to look for more.
+settings.register_profile("repeatable", derandomize=True, print_blob=True)
+settings.register_profile("fuzz", max_examples=1000, print_blob=True)
+settings.load_profile(os.environ.get("RUNLAB_HYPOTHESIS", "repeatable"))
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -166,3 +166,14 @@ def test_preflight_and_resume_refusal(cli, root: Path) -> None:
     code, out, _ = cli("run", ALLOC, "trainer.epochs=1", "-o", root, "-f", "json")
     code, _, err = cli("run", "--resume", "allocation", "-o", root)
     assert code == 2 and "--resume continues runs of loop: supervised" in err
+
+
+def test_log_growth_reward_is_exact_for_low_and_zero_prices() -> None:
+    """CI found the old ``p[t] + 1e-8`` denominator off by 1e-6 after eleven 30% falls (prices
+    near 0.02); a penny stock made it worse. A zero price earns nothing instead of -100%."""
+    p = torch.tensor([[[0.703125**t * 1e-3] for t in range(12)]], dtype=torch.float64)
+    a = torch.ones((1, 12, 1), dtype=torch.float64)
+    assert float(log_growth_reward(a, p)[0]) == pytest.approx(11 * math.log(0.703125), abs=1e-12)
+    p = torch.tensor([[[0.0, 1.0], [2.0, 1.1]]], dtype=torch.float64)
+    a = torch.tensor([[[0.5, 0.5], [0.5, 0.5]]], dtype=torch.float64)
+    assert float(log_growth_reward(a, p)[0]) == pytest.approx(math.log(1.05), abs=1e-12)

@@ -408,6 +408,7 @@ def _python_run_then(tmp_path: Path, root: Path, ending: str) -> Path:
         tmp_path,
         f"""
         import os, signal, time
+        from pathlib import Path
         import runlab
         options = {{"mlflow": {{"experiment": "from-python"}},
                    "tensorboard": {{"log_dir": {str(tmp_path / "tb")!r}}}}}
@@ -416,13 +417,22 @@ def _python_run_then(tmp_path: Path, root: Path, ending: str) -> Path:
             for epoch in range(3):
                 run.log_epoch(epoch, {{"val": {{"loss": 1.0 / (epoch + 1)}}}})
             print(run.dir, flush=True)
-            if {ending!r} == "kill":
-                time.sleep(3)  # the mirrors have written something
+            if {ending!r} == "kill":  # once the mirrors have written something
+                events = Path({str(tmp_path / "tb")!r}, run.dir.name)
+                deadline = time.monotonic() + 60
+                while not list(events.glob("events.out.tfevents.*")):
+                    assert time.monotonic() < deadline, "the TensorBoard mirror wrote nothing"
+                    time.sleep(0.1)
+                print(run._mirror._proc.pid, flush=True)
                 os.kill(os.getpid(), signal.SIGKILL)
         """,
     )
     done = run_python(script, timeout=120)
-    return Path(done.stdout.strip())
+    run_dir, *child = done.stdout.split()
+    deadline = time.monotonic() + 60  # the orphaned mirror process ends at end of its input
+    while child and Path(f"/proc/{child[0]}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return Path(run_dir)
 
 
 @pytest.mark.parametrize("ending", ["finish", "kill"])

@@ -22,11 +22,14 @@ def log_growth_reward(
     per period (0 by default, as in :func:`runlab.finance.backtest`). A fully invested
     allocation (softmax) gives log(sum_m a[t,m] p[t+1,m] / p[t,m]); a half-invested or
     long-short one is not charged for the money it does not hold. The growth inside the log is
-    clamped at 1e-8 (a wiped-out portfolio), and ``transition_penalty`` * sum over t of
+    clamped at 1e-8 (a wiped-out portfolio); a held asset whose price is 0 at t earns 0 from t to
+    t+1. ``transition_penalty`` * sum over t of
     ||a[t+1] - a[t]||_1 is subtracted. The allocation of the last step of a window earns
     nothing (there is no next price).
     """
-    simple = prices[:, 1:] / (prices[:, :-1] + 1e-8) - 1
+    before = prices[:, :-1]
+    listed = before != 0  # a zero price (not yet listed, delisted) earns nothing
+    simple = (prices[:, 1:] / before.where(listed, 1) - 1).where(listed, 0)
     held = allocations[:, :-1]
     growth = 1 + (held * simple).sum(-1)
     if cash_rate:

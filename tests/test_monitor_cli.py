@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 import runlab
 from runlab.tracking._io import read_jsonl
 
@@ -116,9 +118,12 @@ def test_stop_now_sends_sigterm_and_ends_stopped(cli: Cli, root: Path) -> None:
     assert [e["signal"] for e in record.events("on_signal")] == ["SIGTERM"]
 
 
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
 def test_stop_reaches_a_custom_loop_that_does_not_poll(
-    tmp_path: Path, root: Path, cli: Cli
+    tmp_path: Path, root: Path, cli: Cli, sigint: str
 ) -> None:
+    """``ignored``: how a shell starts ``cmd &`` or ``nohup cmd &`` (SIGINT set to SIG_IGN,
+    so Python delivers no KeyboardInterrupt). Old code: the stop never arrived."""
     script = python_script(
         tmp_path,
         f"""
@@ -131,22 +136,26 @@ def test_stop_reaches_a_custom_loop_that_does_not_poll(
                 time.sleep(0.01)
         """,
     )
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint == "ignored" else None
     proc = subprocess.Popen(
         [sys.executable, str(script)],
         stdout=subprocess.PIPE,
         text=True,
         stderr=subprocess.PIPE,
         env=ENV,
+        preexec_fn=ignore,
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
-        code, _, err = cli("stop", "loop", "--root", root, "--wait")
+        code, _, err = cli("stop", "loop", "--root", root)
         assert code == 0, err
         proc.communicate(timeout=30)
     finally:
         proc.kill()
     (run_dir,) = [d for d in root.iterdir() if d.is_dir()]
     assert runlab.RunRecord(run_dir).state is runlab.RunState.STOPPED
+    codes = [e.get("code") for e in read_jsonl(run_dir / "events.jsonl")]
+    assert ("sigint_ignored" in codes) is (sigint == "ignored")
 
 
 def test_watch_and_logs_follow_a_run_until_it_ends(root: Path) -> None:

@@ -7,6 +7,16 @@ Messages state the fact and the fix in one line; the CLI prints them without a t
 from __future__ import annotations
 
 
+def exception_text(err: BaseException) -> str:
+    """``Type: message``, even for an exception whose ``__str__`` raises (the run's end and the
+    CLI's one line must not fail on the error they report)."""
+    try:
+        text = str(err)
+    except Exception as inner:  # any failure of a user's __str__
+        text = f"<message unprintable: {type(inner).__name__} in __str__>"
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
 class RunlabError(Exception):
     """Base of every error runlab raises deliberately."""
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from runlab.errors import ConfigError
+from runlab.errors import ConfigError, exception_text
 
 EXIT_FOR_STATUS = {"finished": 0, "stopped": 0, "pruned": 0, "failed": 1, "preempted": 143}
 
@@ -263,10 +263,12 @@ def _train(
         sys.stderr.write(f"runlab: interrupted; run {run.id} stopped ({run.dir})\n")
         raise typer.Exit(130) from None
     except Exception as err:
-        sys.stderr.write(
-            f"runlab: error: run failed: {type(err).__name__}: {err} "
-            f"(traceback in {run.dir / 'metrics.json'})\n"
+        where = (
+            f"traceback in {run.dir / 'metrics.json'}"
+            if not run.end_problems
+            else f"traceback not saved: {'; '.join(run.end_problems)}"
         )
+        sys.stderr.write(f"runlab: error: run failed: {exception_text(err)} ({where})\n")
         return "failed", run.dir, run.id
     return run.status.value, run.dir, run.id
 

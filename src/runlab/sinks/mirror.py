@@ -280,6 +280,8 @@ class MirrorProcess:
                     self._warn(reply["sink"], reply["message"])
 
     def finish(self, final: Final) -> None:
+        if self._proc is None:  # the run ended before its mirrors started
+            return
         wait = max(s.timeout for s in self.sinks)
         if final.status == "preempted":
             wait = min(wait, PREEMPTED_WAIT_S)
@@ -288,7 +290,6 @@ class MirrorProcess:
             self._queue.put(item, timeout=wait)
         except queue.Full:
             self._lost += 1
-        assert self._proc is not None
         try:
             self._proc.wait(wait + 5)
         except subprocess.TimeoutExpired:
@@ -302,6 +303,19 @@ class MirrorProcess:
         self._reader.join(5)
         with contextlib.suppress(OSError):
             self._replies.close()
+
+    def abandon(self) -> None:
+        """Stop the mirror process now (a Ctrl-C while it caught up), with one warning."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._warn(
+            "mirror",
+            "the mirrors were cut short by Ctrl-C and may be incomplete "
+            f"(`runlab sync {self._meta.id}` redoes them)",
+        )
 
 
 def entry(

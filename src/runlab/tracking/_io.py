@@ -30,6 +30,27 @@ def to_jsonable(obj: Any) -> Any:
     return str(obj)
 
 
+def json_safe(obj: Any, _seen: frozenset[int] = frozenset()) -> Any:
+    """``obj`` as JSON can hold it: keys made strings (a tuple key is its str), a container
+    that contains itself is ``"<cycle>"``, and what JSON has no type for goes through
+    :func:`to_jsonable`. For what a user put in a summary, which must never stop a run's end."""
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if id(obj) in _seen:
+        return "<cycle>"
+    if isinstance(obj, dict):
+        inner = _seen | {id(obj)}
+        return {(k if isinstance(k, str) else str(k)): json_safe(v, inner) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        inner = _seen | {id(obj)}
+        return [json_safe(v, inner) for v in obj]
+    try:
+        plain = to_jsonable(obj)
+    except Exception as err:  # a user's object whose conversion fails
+        return f"<{type(obj).__name__}: not convertible ({type(err).__name__})>"
+    return plain if plain is obj else json_safe(plain, _seen | {id(obj)})
+
+
 def _read_umask() -> int:
     """The process umask, read without changing it (os.umask would, briefly, for all threads)."""
     try:
@@ -74,6 +95,27 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, fsync: bool = Tru
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+RESERVE_FILE = ".runlab-reserve"  # room kept for a run's last writes when the disk fills
+RESERVE_BYTES = 256 * 1024
+
+
+def keep_reserve(run_dir: Path) -> None:
+    """Hold RESERVE_BYTES in the run directory while the run lives: on a full disk, the end
+    deletes it and writes metrics.json and the final status into the room it leaves."""
+    path = run_dir / RESERVE_FILE
+    try:
+        with open(path, "wb") as fh:
+            fh.write(bytes(RESERVE_BYTES))
+    except OSError:  # already full: the end will say what it could not write
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def drop_reserve(run_dir: Path) -> None:
+    with contextlib.suppress(OSError):
+        (run_dir / RESERVE_FILE).unlink()
 
 
 def remove_stale_tmp(folder: Path, subfolders: tuple[str, ...] = ()) -> list[Path]:

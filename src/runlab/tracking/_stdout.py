@@ -1,7 +1,11 @@
-"""Copy what the program prints into the run's stdout.log while leaving the terminal as is."""
+"""Copy what the program prints into the run's stdout.log while leaving the terminal as is.
+
+The copy never costs the program its output: when stdout.log cannot be written (a full disk),
+the copy stops and the terminal keeps everything."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from typing import Any, TextIO
@@ -18,19 +22,29 @@ class Tee:
 
     def write(self, text: str) -> int:
         n = self._original.write(text)
-        with self._lock:
-            if not self._log.closed:
-                self._log.write(text)
+        _copy(self._log, self._lock, text)
         return n
 
     def flush(self) -> None:
         self._original.flush()
-        with self._lock:
-            if not self._log.closed:
-                self._log.flush()
+        _copy(self._log, self._lock, "")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._original, name)
+
+
+def _copy(log: TextIO, lock: threading.Lock, text: str) -> None:
+    with lock:
+        if log.closed:
+            return
+        try:
+            if text:
+                log.write(text)
+            else:
+                log.flush()
+        except (OSError, ValueError):  # a full disk: the copy ends, the program goes on
+            with contextlib.suppress(OSError, ValueError):
+                log.close()
 
 
 class StdoutCapture:
@@ -45,9 +59,7 @@ class StdoutCapture:
         sys.stderr = Tee(sys.stderr, self._log, self._lock)
 
     def write_log(self, text: str) -> None:
-        with self._lock:
-            if not self._log.closed:
-                self._log.write(text)
+        _copy(self._log, self._lock, text)
 
     def stop(self) -> None:
         if self._saved is not None:
@@ -57,5 +69,5 @@ class StdoutCapture:
             if isinstance(sys.stderr, Tee):
                 sys.stderr = err
             self._saved = None
-        with self._lock:
+        with self._lock, contextlib.suppress(OSError, ValueError):
             self._log.close()

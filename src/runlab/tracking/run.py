@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import signal
@@ -10,7 +11,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from runlab._ids import make_run_id
 from runlab._provenance import provenance
 from runlab._secrets import redact, redact_args
-from runlab.errors import ConfigError
+from runlab.errors import ConfigError, exception_text
 from runlab.tracking import _io
 from runlab.tracking._config import to_plain, to_yaml
 from runlab.tracking._scalars import ScalarsCsv
@@ -135,6 +136,7 @@ class Run:
         self._steps: _io.JsonlAppender | None = None
         self._ended = False
         self._finishing = False
+        self.end_problems: list[str] = []  # what the end could not write (a full disk)
         self._mirror: MirrorProcess | None = None
         if sinks:  # built (and checked) before the run directory exists: a bad sink makes none
             from runlab.sinks.mirror import MirrorProcess
@@ -152,12 +154,31 @@ class Run:
             built = zip(sinks, self._mirror.sinks, strict=True)
             mirrored = {name: redact(sink.options) for name, sink in built}
 
-        if _existing is not None:
-            self._reopen(_existing)
-            if mirrored:
-                self.info["sinks"] = {**(self.info.get("sinks") or {}), **mirrored}
-                self._write_info()
-            return
+        # A SIGTERM from here on is noted, and acted on once the directory is whole.
+        self._ready = False
+        self._install_signal_handler()
+        try:
+            if _existing is not None:
+                self._reopen(_existing)
+                if mirrored:
+                    self.info["sinks"] = {**(self.info.get("sinks") or {}), **mirrored}
+                    self._write_info()
+            else:
+                self._create(device, seed, parent, trial, overrides, mirrored)
+        except BaseException:
+            self._restore_signal_handler()
+            raise
+        self._become_ready()
+
+    def _create(
+        self,
+        device: str | None,
+        seed: int | None,
+        parent: str | None,
+        trial: Any,
+        overrides: Sequence[str] | None,
+        mirrored: dict[str, Any] | None,
+    ) -> None:
         self.id, self.dir = self._make_dir()
         self.info: dict[str, Any] = {
             "id": self.id,
@@ -182,6 +203,7 @@ class Run:
         _io.atomic_write_text(self.dir / "overrides.yaml", to_yaml(safe_overrides))
         self._events = _io.JsonlAppender(self.dir / "events.jsonl")
         self._scalars = ScalarsCsv(self.dir / "scalars.csv")
+        _io.keep_reserve(self.dir)
         self._write_info()
 
     @classmethod
@@ -214,6 +236,7 @@ class Run:
         self._events = _io.JsonlAppender(path / "events.jsonl")
         self._scalars = ScalarsCsv(path / "scalars.csv")
         self._scalars.load()
+        _io.keep_reserve(path)
         self._write_info()
 
     def truncate_epochs(self, first_dropped: int) -> None:
@@ -305,7 +328,8 @@ class Run:
             sys.stderr.write(f"runlab: warning: {message}\n")
 
     def _safe_summary(self) -> dict[str, Any]:
-        summary: dict[str, Any] = redact(self.summary.snapshot(), self._secrets)
+        """The summary as written: JSON-safe (a tuple key, a cycle, any object) and redacted."""
+        summary: dict[str, Any] = redact(_io.json_safe(self.summary.snapshot()), self._secrets)
         return summary
 
     def update_info(self, **fields: Any) -> None:
@@ -318,6 +342,18 @@ class Run:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Run:
+        """Mark the run running. A SIGTERM meanwhile ends it ``preempted`` once it has started;
+        any failure in here ends it ``failed``, never leaves it ``running``."""
+        self._ready = False
+        try:
+            self._start()
+            self._become_ready()
+        except BaseException as err:
+            self.finish(exc=err)
+            raise
+        return self
+
+    def _start(self) -> None:
         self._status = RunState.RUNNING
         self._t0 = time.time()
         self.info["status"] = self._status.value
@@ -331,7 +367,6 @@ class Run:
         self.event(
             "on_resume" if resumed else "on_start", run_id=self.id, name=self.name, tags=self.tags
         )
-        self._install_signal_handler()
         if self._mirror is not None:
             self._mirror.start(self._meta(resumed))
         self._beat()
@@ -340,7 +375,6 @@ class Run:
         )
         self._thread.start()
         self._update_index()
-        return self
 
     def __enter__(self) -> Run:
         if self._status is RunState.CREATED:
@@ -375,40 +409,96 @@ class Run:
             not self.cooperative_signals
             and threading.current_thread() is not threading.main_thread()
         ):
-            import _thread
+            self._interrupt_main()
 
+    def _interrupt_main(self) -> None:
+        """Stop a loop that does not poll: KeyboardInterrupt in the main thread, as Ctrl-C
+        would. A process started in the background (``cmd &``, nohup) ignores SIGINT, and then
+        Python delivers nothing: the run's own SIGTERM handler ends it instead (``stopped``,
+        since a stop was asked), and an event says so."""
+        import _thread
+
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             _thread.interrupt_main()
+        elif self._prev_sigterm is not None:  # our handler is installed
+            self.event(
+                "on_warning",
+                code="sigint_ignored",
+                message="SIGINT is ignored in this process (started in the background?); "
+                "the stop goes through runlab's SIGTERM handler instead",
+            )
+            _thread.interrupt_main(signal.SIGTERM)
+        else:
+            self.event(
+                "on_warning",
+                code="stop_not_delivered",
+                message="this loop does not poll run.stop_requested, SIGINT is ignored and "
+                "runlab does not handle signals here: the run stops only when its loop "
+                "checks run.stop_requested, or by `runlab stop --now` / kill",
+            )
 
     def finish(
         self, status: RunState | str | None = None, exc: BaseException | None = None
     ) -> None:
-        """End the run. Without ``status``, it is derived from ``exc`` (None: finished)."""
+        """End the run. Without ``status``, it is derived from ``exc`` (None: finished).
+
+        Whatever happens on the way (a hook that raises SystemExit or KeyboardInterrupt, a
+        second Ctrl-C, an exception whose message cannot be printed, a summary JSON cannot
+        hold, a full disk), the final status is written; an interrupt that came meanwhile is
+        raised again once it is."""
         if self._ended or self._finishing:
             return
-        self._finishing = (
-            True  # from here a SIGTERM is noted, never raised: the status gets written
-        )
         final = RunState(status) if status is not None else self._status_for(exc)
-        if final is RunState.PREEMPTED or (final is RunState.STOPPED and self.preempt_requested):
-            self._run_preempt_hooks()
-        if final is RunState.PRUNED and exc is not None:
-            self.event("on_pruned", message=str(exc))
-        if final is RunState.FAILED and exc is not None:
-            error = {
-                "type": type(exc).__name__,
-                "message": str(exc),
-                "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-            }
-            self.summary["error"] = error
-            self.event("on_exception", **error)
-        if final is RunState.STOPPED and self.stop_reason:
-            self.summary.set_default_value("stop_reason", self.stop_reason)
-        for hook in self._end_hooks:
+        self._finishing = True  # from here a SIGTERM is noted, never raised
+        interrupt: BaseException | None = None
+        try:
+            if final is RunState.PREEMPTED or (
+                final is RunState.STOPPED and self.preempt_requested
+            ):
+                interrupt = self._run_hooks("preempt hook", self._preempt_hooks)
+            if final is RunState.PRUNED and exc is not None:
+                self.event("on_pruned", message=exception_text(exc))
+            if final is RunState.FAILED and exc is not None:
+                error = {
+                    "type": type(exc).__name__,
+                    "message": exception_text(exc).partition(": ")[2],
+                    "traceback": "".join(
+                        traceback.format_exception(type(exc), exc, exc.__traceback__)
+                    ),
+                }
+                self.summary["error"] = error
+                self.event("on_exception", **error)
+            if final is RunState.STOPPED and self.stop_reason:
+                self.summary.set_default_value("stop_reason", self.stop_reason)
+            if interrupt is None:
+                ends = [functools.partial(hook, final) for hook in self._end_hooks]
+                interrupt = self._run_hooks("end hook", ends)
+        except BaseException as err:  # a Ctrl-C between the steps above, or a full disk
+            interrupt = interrupt or (err if not isinstance(err, Exception) else None)
+        interrupted = self._end(final)
+        if interrupt is not None:
+            raise interrupt
+        if interrupted:
+            raise KeyboardInterrupt
+
+    def _run_hooks(self, what: str, hooks: Sequence[Callable[[], Any]]) -> BaseException | None:
+        """Call each hook; one that fails is an ``on_warning`` event. SystemExit or
+        KeyboardInterrupt (a second Ctrl-C while an alert runs) skips the rest and is returned,
+        to be raised once the status is written."""
+        for hook in hooks:
             try:
-                hook(final)
+                hook()
             except Exception as err:  # an alert that fails is a warning, never a lost status
-                self.event("on_warning", message=f"end hook failed: {err!r}")
-        self._end(final)
+                with contextlib.suppress(Exception):
+                    self.event("on_warning", message=f"{what} failed: {exception_text(err)}")
+            except BaseException as err:
+                with contextlib.suppress(Exception):
+                    self.event(
+                        "on_warning",
+                        message=f"{what}s cut short by {type(err).__name__}; the run still ends",
+                    )
+                return err
+        return None
 
     def _status_for(self, exc: BaseException | None) -> RunState:
         if self.stop_requested and (exc is None or isinstance(exc, (Preempted, KeyboardInterrupt))):
@@ -425,48 +515,86 @@ class Run:
             return RunState.FINISHED
         return RunState.FAILED
 
-    def _run_preempt_hooks(self) -> None:
-        for hook in self._preempt_hooks:
-            try:
-                hook()
-            except Exception as err:  # a failing hook must not lose the status
-                self.event("on_warning", message=f"preempt hook {hook!r} failed: {err!r}")
-
-    def _end(self, status: RunState) -> None:
+    def _end(self, status: RunState) -> bool:
+        """Write the final status; True when a Ctrl-C came while it was written (noted, not
+        raised, so that the files are complete) or cut the wait for the mirrors short."""
         self._ended = True
         self._stop_beat.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=10)
-        ended = time.time()
-        session = ended - self._t0
-        duration = self._prior_seconds + session  # every session of a resumed run counts
-        self.summary.set_default_value("duration_seconds", round(duration, 6))
-        self.event(
-            "on_train_end",
-            status=status.value,
-            duration_seconds=round(duration, 6),
-            session_seconds=round(session, 6),
-        )
-        # metrics.json first: a reader that sees the final status also finds the final summary.
-        _io.atomic_write_json(self.dir / "metrics.json", self._safe_summary())
-        self._status = status
-        self.info.update(
-            status=status.value, ended=utc_now_iso(), duration_seconds=round(duration, 6)
-        )
-        self._write_info()
-        if self._steps is not None:
-            self._steps.close()
+        with self._sigint_noted() as noted:
+            if self._thread is not None and self._thread is not threading.current_thread():
+                self._thread.join(timeout=10)
+            ended = time.time()
+            session = ended - self._t0
+            duration = self._prior_seconds + session  # every session of a resumed run counts
+            self.summary.set_default_value("duration_seconds", round(duration, 6))
+            with contextlib.suppress(Exception):  # a full disk: the status matters more
+                self.event(
+                    "on_train_end",
+                    status=status.value,
+                    duration_seconds=round(duration, 6),
+                    session_seconds=round(session, 6),
+                )
+            _io.drop_reserve(self.dir)  # room for the last writes on a full disk
+            problems: list[str] = []
+            # metrics.json first: a reader that sees the final status also finds the summary.
+            try:
+                _io.atomic_write_json(self.dir / "metrics.json", self._safe_summary())
+            except Exception as err:
+                problems.append(f"metrics.json not written ({exception_text(err)})")
+            self._status = status
+            self.info.update(
+                status=status.value, ended=utc_now_iso(), duration_seconds=round(duration, 6)
+            )
+            try:
+                self._write_info()
+            except Exception as err:
+                problems.append(
+                    f"run.json not written, status stays running ({exception_text(err)})"
+                )
+            self.end_problems = problems
+            if problems:
+                text = "; ".join(problems)
+                with contextlib.suppress(Exception):
+                    self.event("on_warning", code="end_not_recorded", message=text)
+                with contextlib.suppress(Exception):
+                    sys.stderr.write(f"runlab: warning: run {self.id}: {text}\n")
+            if self._steps is not None:
+                with contextlib.suppress(Exception):
+                    self._steps.close()
         if self._mirror is not None:
             from runlab.sinks.base import Final
 
             final = Final(status.value, self._safe_summary(), self.dir, ended)
-            self._mirror.finish(final)  # each sink waits at most its own timeout
-        self._events.close()
+            try:
+                self._mirror.finish(final)  # each sink waits at most its own timeout
+            except KeyboardInterrupt:  # a Ctrl-C while the mirrors catch up: leave them
+                noted.append(signal.SIGINT)
+                self._mirror.abandon()
+        with contextlib.suppress(Exception):
+            self._events.close()
         self._restore_signal_handler()
         if self._stdout is not None:
-            self._stdout.stop()
-        self._beat()  # a last heartbeat carrying the final status
+            with contextlib.suppress(Exception):
+                self._stdout.stop()
+        with contextlib.suppress(Exception):
+            self._beat()  # a last heartbeat carrying the final status
         self._update_index()
+        return bool(noted)
+
+    @contextlib.contextmanager
+    def _sigint_noted(self) -> Iterator[list[int]]:
+        """Ctrl-C noted, not raised, while the end is written (main thread, signals ours)."""
+        noted: list[int] = []
+        previous: Any = None
+        if self._handle_signals and threading.current_thread() is threading.main_thread():
+            with contextlib.suppress(ValueError):
+                previous = signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
+        try:
+            yield noted
+        finally:
+            if previous is not None:
+                with contextlib.suppress(ValueError):
+                    signal.signal(signal.SIGINT, previous)
 
     # ------------------------------------------------------------------ signals
     def _install_signal_handler(self) -> None:
@@ -484,11 +612,24 @@ class Run:
         if self.preempt_requested or self._finishing:
             return  # a second SIGTERM, or one while the run ends, must not interrupt the writes
         self.preempt_requested = True
+        if self._ready:  # else noted, and acted on by _become_ready
+            self._act_on_sigterm()
+
+    def _act_on_sigterm(self) -> None:
         self.event("on_signal", signal="SIGTERM")
         if (self.dir / STOP_FILE).exists():  # `runlab stop --now`: a stop, not a preemption
             self._read_stop_file()
+        if self._status is RunState.CREATED:  # before start(): the run ends here
+            self.finish(RunState.PREEMPTED)
+            raise Preempted()
         if not self.cooperative_signals:
             raise Preempted()
+
+    def _become_ready(self) -> None:
+        """The run directory is consistent again: a SIGTERM noted meanwhile now acts."""
+        self._ready = True
+        if self.preempt_requested and not self._finishing:
+            self._act_on_sigterm()
 
     # ------------------------------------------------------------------ logging
     def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:

@@ -141,7 +141,7 @@ def list_files(record: RunRecord, limit: int = 1000) -> list[dict[str, Any]]:
         dirs.sort()
         for name in sorted(files):
             path = Path(folder) / name
-            if path.is_symlink():
+            if path.is_symlink() or name == _io.RESERVE_FILE:
                 continue
             out.append({"path": path.relative_to(base).as_posix(), "size": path.stat().st_size})
             if len(out) >= limit:

@@ -2,18 +2,77 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from runlab._ids import make_run_id
-from runlab.errors import RunNotFoundError
+from runlab.errors import RunlabError, RunNotFoundError
 from runlab.tracking._io import atomic_write_json, read_json, remove_stale_tmp
+from runlab.tracking._liveness import this_host
+
+LEASE_LOCK = "lease.lock"
+LEASE_INFO = "lease.json"
+
+
+class SweepLease:
+    """One owner per sweep at a time: an exclusive ``flock`` on ``sweeps/<id>/lease.lock``,
+    which the kernel releases when its owner dies however it dies (``kill -9`` included), so a
+    dead owner's sweep is taken over at once and a live one's never. ``lease.json`` says who
+    holds it (pid, host, since) for the message a second owner gets. The runs a dead owner
+    left running are not the lease's business: see :func:`runlab.sweep.runner.adopt_runs`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._fd: int | None = None
+
+    def acquire(self, sweep_id: str) -> SweepLease:
+        fd = os.open(self.folder / LEASE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            try:
+                holder = read_json(self.folder / LEASE_INFO)
+            except (OSError, ValueError):
+                holder = {}
+            raise RunlabError(
+                f"sweep {sweep_id} is being run by pid {holder.get('pid', '?')} on "
+                f"{holder.get('host', '?')} (since {holder.get('since', '?')}): wait for it to "
+                "end, or stop it first (Ctrl-C); a dead owner's sweep is taken over at once"
+            ) from None
+        self._fd = fd
+        atomic_write_json(
+            self.folder / LEASE_INFO,
+            {"pid": os.getpid(), "host": this_host(), "since": _now()},
+        )
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                (self.folder / LEASE_INFO).unlink()
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None
+
+    def __enter__(self) -> SweepLease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
 
 
 class SweepRecord:
     def __init__(self, path: Path, data: dict[str, Any]) -> None:
         self.path, self.data = path, data
+        self.lease: SweepLease | None = None
 
     @property
     def id(self) -> str:
@@ -34,6 +93,7 @@ class SweepRecord:
         sweep_id = make_run_id(name)
         folder = root / "sweeps" / sweep_id
         folder.mkdir(parents=True)
+        lease = SweepLease(folder).acquire(sweep_id)  # before sweep.json: no one resumes it yet
         data = {
             "id": sweep_id,
             "name": name,
@@ -42,18 +102,21 @@ class SweepRecord:
             "varying": varying,
             "objective": objective,
             "direction": direction,
-            "created": datetime.now(timezone.utc).isoformat(),
+            "created": _now(),
             "combinations": [
                 {"index": i, "overrides": c, "run_id": None, "status": "pending", "attempts": []}
                 for i, c in enumerate(combinations)
             ],
         }
         record = cls(folder / "sweep.json", data)
+        record.lease = lease
         record.save()
         return record
 
     @classmethod
-    def load(cls, root: Path, ref: str) -> SweepRecord:
+    def load(cls, root: Path, ref: str, own: bool = False) -> SweepRecord:
+        """The sweep ``ref`` (id prefix or name). ``own``: to run it (``--resume``), which
+        takes its lease; without, only to read it (``status --sweep``), which touches nothing."""
         folder = root / "sweeps"
         hits = (
             sorted(p for p in folder.glob("*/sweep.json") if p.parent.name.startswith(ref))
@@ -68,8 +131,14 @@ class SweepRecord:
             )
         if not hits:
             raise RunNotFoundError(f"no sweep {ref!r} under {folder}")
-        remove_stale_tmp(hits[-1].parent)  # a killed sweep's half-written sweep.json
-        return cls(hits[-1], read_json(hits[-1]))
+        path = hits[-1]
+        if not own:
+            return cls(path, read_json(path))
+        lease = SweepLease(path.parent).acquire(path.parent.name)  # or: it runs elsewhere
+        remove_stale_tmp(path.parent)  # a killed owner's half-written sweep.json
+        record = cls(path, read_json(path))
+        record.lease = lease
+        return record
 
     def save(self) -> None:
         atomic_write_json(self.path, self.data)

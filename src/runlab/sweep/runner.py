@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import glob
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
+from runlab._ids import slugify
 from runlab._secrets import REDACTED, redact_args, secret_values
 from runlab.config import load_config
 from runlab.errors import ConfigError
@@ -32,8 +35,9 @@ def run_grid(
         raise ConfigError(f"--direction must be minimize or maximize, got {direction!r}")
     root = check_root(root.resolve())  # runs elsewhere write where this process reads
     pool = make_launcher(launcher, jobs, **(launcher_options or {}))
+    real: dict[int, list[str]] | None = None  # a new sweep's overrides, secrets included
     if resume:
-        record = SweepRecord.load(root, resume)
+        record = SweepRecord.load(root, resume, own=True)
     else:
         if config is None:
             raise ConfigError("missing CONFIG: runlab sweep CONFIG a=1,2 b=x,y")
@@ -52,8 +56,20 @@ def run_grid(
             direction,
         )
         real = dict(enumerate(combinations))
-    todo = record.unfinished()
-    if resume:
+    try:
+        _launch(record, root, pool, real)
+    finally:
+        if record.lease is not None:
+            record.lease.release()
+    return record
+
+
+def _launch(record: SweepRecord, root: Path, pool: Any, real: dict[int, list[str]] | None) -> None:
+    if real is None:  # resumed: what a dead owner left is adopted, never run twice
+        for line in adopt_runs(record, root):
+            sys.stderr.write(f"runlab: {line}\n")
+    todo = [c for c in record.unfinished() if c["status"] != "running"]
+    if real is None:
         real = {c["index"]: c["overrides"] for c in todo}
         _refuse_redacted(record, real)
     data = record.data
@@ -81,7 +97,43 @@ def run_grid(
         record.record_result(result.index, result.run_id, result.status)
 
     pool.launch(job_list, done)
-    return record
+
+
+def adopt_runs(record: SweepRecord, root: Path) -> list[str]:
+    """The runs of this sweep's unfinished combinations that its last owner started but never
+    recorded (it was killed, its runs were not): one that has ended is recorded as it ended;
+    one still running is marked ``running`` and not started again (a later ``--resume``
+    records how it ended). Returns a line for each."""
+    from runlab.tracking.state import RunState
+
+    pending = {c["index"]: c for c in record.unfinished()}
+    lines: list[str] = []
+    pattern = f"*-{glob.escape(slugify(str(record.data['name'])))}-*/run.json"
+    for run_json in sorted(root.glob(pattern)):
+        run = RunRecord(run_json.parent)
+        try:
+            info = run.info
+            index = int(str(info.get("trial")))
+        except Exception:  # a damaged run, or one that is no combination of a sweep
+            continue
+        if info.get("parent") != record.id or index not in pending:
+            continue
+        state = run.state
+        combo = pending[index]
+        if state in (RunState.RUNNING, RunState.CREATED):
+            combo["run_id"], combo["status"] = run.id, "running"
+            if run.id not in combo["attempts"]:
+                combo["attempts"].append(run.id)
+            lines.append(f"combination #{index} still runs as {run.id}: not started again")
+        elif combo["run_id"] != run.id and run.id not in combo["attempts"]:
+            combo["attempts"].append(run.id)
+            combo["run_id"], combo["status"] = run.id, state.value
+            lines.append(f"combination #{index} ran as {run.id} ({state.value}): recorded")
+        elif combo["status"] == "running":  # recorded running by an earlier resume: it ended
+            combo["status"] = state.value
+            lines.append(f"combination #{index} ({run.id}) ended {state.value}: recorded")
+    record.save()
+    return lines
 
 
 def _refuse_redacted(record: SweepRecord, todo: dict[int, list[str]]) -> None:

@@ -211,21 +211,49 @@ class MirrorProcess:
     in-memory queue; a feeder thread sends them in batches over a pipe; a reader thread turns
     the child's warnings into events. A child that misses the end's deadline is killed."""
 
-    def __init__(self, sinks: Sequence[Sink], warn: Warn) -> None:
+    def __init__(
+        self, sinks: Sequence[Sink], warn: Warn, broken: Sequence[tuple[str, str]] = ()
+    ) -> None:
         self.sinks = list(sinks)
+        self.broken = list(broken)  # (name, why): sinks whose constructor raised
+        self.names = [s.name for s in self.sinks]  # as asked for (build: the import path)
         self._warn = warn
         self._queue: queue.Queue[Any] = queue.Queue(QUEUE_SIZE)
         self._lost = 0
         self._proc: subprocess.Popen[bytes] | None = None
+        self._done = False  # the child said it was done
+        self._stopping = False  # we stop it: its end is no surprise
 
     @classmethod
     def build(
         cls, names: Sequence[str], options: Mapping[str, Mapping[str, Any]], warn: Warn
     ) -> MirrorProcess:
-        return cls([build_sink(n, options.get(n)) for n in names], warn)
+        """The sinks by name. A bad name or option is the user's input (ConfigError, no run);
+        a sink whose own constructor raises is off for the run, with one warning at start."""
+        sinks, built, broken = [], [], []
+        for name in names:
+            try:
+                sinks.append(build_sink(name, options.get(name)))
+            except (ConfigError, MissingDependencyError):
+                raise
+            except Exception as err:
+                broken.append((name, describe_error(err)))
+            else:
+                built.append(name)
+        process = cls(sinks, warn, broken)
+        process.names = built
+        return process
 
     def start(self, meta: RunMeta) -> None:
         self._meta = meta
+        for name, why in self.broken:
+            self._warn(
+                name,
+                f"sink {name} off for this run: could not be created: {why} "
+                f"(the run goes on; `runlab sync {meta.id} --sink {name}` mirrors it later)",
+            )
+        if not self.sinks:
+            return
         read_fd, write_fd = os.pipe()
         try:
             self._proc = subprocess.Popen(
@@ -245,6 +273,8 @@ class MirrorProcess:
         self._reader.start()
 
     def put(self, record: Record) -> None:
+        if self._proc is None:  # no sink could be created
+            return
         try:
             self._queue.put_nowait(record)
         except queue.Full:
@@ -278,9 +308,28 @@ class MirrorProcess:
                 reply = json.loads(line)
                 if reply["kind"] == "warn":
                     self._warn(reply["sink"], reply["message"])
+                elif reply["kind"] == "done":
+                    self._done = True
+        # end of the replies: the child has exited; unless it said so, that is news
+        if self._done or self._stopping or self._proc is None:
+            return
+        try:
+            code = self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            code = None
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit {code}"
+        names = ", ".join(s.name for s in self.sinks)
+        self._warn(
+            "mirror",
+            f"the mirror process died ({how}): mirrors {names} are incomplete for the rest of "
+            f"the run (the run goes on; `runlab sync {self._meta.id}` redoes them)",
+        )
 
     def finish(self, final: Final) -> None:
         if self._proc is None:  # the run ended before its mirrors started
+            return
+        if self._proc.poll() is not None:  # it died during the run: its warning said so
+            self._reader.join(15)
             return
         wait = max(s.timeout for s in self.sinks)
         if final.status == "preempted":
@@ -293,6 +342,7 @@ class MirrorProcess:
         try:
             self._proc.wait(wait + 5)
         except subprocess.TimeoutExpired:
+            self._stopping = True
             self._proc.kill()
             self._proc.wait()
             self._warn(
@@ -308,6 +358,7 @@ class MirrorProcess:
         """Stop the mirror process now (a Ctrl-C while it caught up), with one warning."""
         if self._proc is None:
             return
+        self._stopping = True
         if self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()

@@ -9,6 +9,7 @@ syncing twice never duplicates anything.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from runlab.errors import ConfigError, MissingDependencyError
 from runlab.sinks.base import (
     EpochRecord,
     Final,
@@ -120,7 +122,13 @@ def sync_run(
     for name in names:
         options = mirrored_options(record, name)
         options.update((overrides or {}).get(name, {}))
-        sink = build_sink(name, options)
+        try:
+            sink = build_sink(name, options)
+        except (ConfigError, MissingDependencyError):
+            raise  # the user's input: one line, exit 2, before anything is mirrored
+        except Exception as err:  # a sink whose constructor raises fails this run, not sync
+            results.append(SyncResult(record.id, name, "failed", describe_error(err)))
+            continue
         results.append(_sync_one(record, meta, sink, mirrors, force))
     return results
 
@@ -136,11 +144,13 @@ def mirrored_options(record: RunRecord, name: str) -> dict[str, Any]:
 def _sync_one(
     record: RunRecord, meta: RunMeta, sink: Sink, mirrors: list[dict[str, Any]], force: bool
 ) -> SyncResult:
-    target = sink.target(meta)
-    previous = next(
-        (e for e in mirrors if e.get("sink") == sink.name and e.get("target") == target), None
-    )
-    try:
+    previous: dict[str, Any] | None = None
+    try:  # whatever a sink raises (even in target() or abort()) fails this run, not sync
+        target = sink.target(meta)
+        previous = next(
+            (e for e in mirrors if e.get("sink") == sink.name and e.get("target") == target),
+            None,
+        )
         if previous and previous.get("complete") and not force and sink.exists(meta, previous):
             return SyncResult(record.id, sink.name, "already synced", target)
         sink.discard(meta)
@@ -155,7 +165,8 @@ def _sync_one(
             sink.write(batch)
             details = sink.close(final_of(record))
         except BaseException:
-            sink.abort()
+            with contextlib.suppress(Exception):
+                sink.abort()
             raise
     except Exception as err:
         return SyncResult(record.id, sink.name, "failed", describe_error(err))

@@ -151,7 +151,7 @@ class Run:
         # mirrors to the same places, and completes or replaces what a crash left there
         mirrored = None
         if sinks and self._mirror is not None:
-            built = zip(sinks, self._mirror.sinks, strict=True)
+            built = zip(self._mirror.names, self._mirror.sinks, strict=True)
             mirrored = {name: redact(sink.options) for name, sink in built}
 
         # A SIGTERM from here on is noted, and acted on once the directory is whole.

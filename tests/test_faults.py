@@ -66,6 +66,13 @@ def test_killed_at_each_write_of_an_epoch_then_resumed(
     assert killed.returncode == -9, killed.stderr[-2000:]
     (run_dir,) = [p for p in root.iterdir() if (p / "run.json").exists()]
     assert runlab.RunRecord(run_dir).state is runlab.RunState.CRASHED
+    # right after the kill, metrics.json holds the last epoch whose summary was written
+    # (epoch 2's once its metrics.json write, the 3rd, happened), never a trailing one
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    epoch = 2 if kill_at > 3 else 1
+    assert summary["last_epoch"] == epoch
+    val = [loss for e, split, loss in straight[0] if split == "val" and e == epoch]
+    assert summary["val_loss"] == pytest.approx(val[0], rel=1e-6)
     resumed = _run(root, "--resume", run_dir.name, "--no-preflight", "-f", "json")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     rows, last = _result(run_dir)

@@ -65,11 +65,11 @@ def backtest(
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
 ) -> None:
     """Backtest a run's best model on a panel split; writes artifacts/backtest/<split>/."""
+    from runlab.cli.runs import _root_arg
     from runlab.tracking.resolve import resolve_run
-    from runlab.tracking.run import default_root
     from runlab.train.evaluate_run import backtest_run
 
-    record = resolve_run(run, root or default_root())
+    record = resolve_run(run, _root_arg(root))
     overrides = {
         k: v
         for k, v in {
@@ -84,6 +84,8 @@ def backtest(
     if split not in ("train", "val", "test"):
         raise ConfigError(f"--split {split!r}: use train, val or test")
     _check_flags(overrides)
+    if data is not None and not data.is_file():
+        raise ConfigError(f"--data {str(data)!r} is not a file: give a CSV or Parquet panel")
     result, out = backtest_run(record, data, split, overrides)
     metrics = result.metrics()
     if fmt is Format.json:
@@ -124,16 +126,21 @@ def report(
 ) -> None:
     """Backtest metrics of every run (artifacts/backtest/<split>/metrics.json), one table with
     daily and annualised returns."""
+    from runlab.cli.runs import _root_arg
     from runlab.tracking.expr import parse
     from runlab.tracking.index import RunIndex
-    from runlab.tracking.run import default_root
 
-    base = root or default_root()
+    base = _root_arg(root)
     rows, _ = RunIndex(base).query(parse(where) if where else None, sort="created")
     table = []
     for r in rows:
         for path in sorted((base / r["path"] / "artifacts" / "backtest").glob("*/metrics.json")):
-            m = json.loads(path.read_text())
+            try:
+                m = json.loads(path.read_text())
+            except (OSError, ValueError):  # damaged: listed as such, the rest still reported
+                m = {"problem": f"unreadable {path.name}"}
+            if not isinstance(m, dict):
+                m = {"problem": f"{path.name} is not an object"}
             table.append({"id": r["id"], "name": r["name"], "split": path.parent.name, **m})
     if fmt is Format.json:
         write_json(table)

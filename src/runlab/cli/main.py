@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from typing import Any
 
 import typer
 
@@ -53,12 +54,31 @@ def _root(
     """runlab: run, record, tune and watch training experiments."""
 
 
+def usage_line(err: Any) -> str:
+    """A usage error (unknown option, missing argument, bad value) as one line, like every
+    other error: what is wrong, the command's usage, and where the help is."""
+    message = " ".join(err.format_message().split())
+    ctx = getattr(err, "ctx", None)
+    if ctx is None:
+        return f"runlab: error: {message}"
+    usage = " ".join(ctx.get_usage().split()).removeprefix("Usage: ")
+    return f"runlab: error: {message} (usage: {usage}; `{ctx.command_path} -h` for help)"
+
+
+def _is_usage_error(err: BaseException) -> bool:
+    """Click's ClickException, whichever copy of Click raised it (Typer >= 0.28 vendors one)."""
+    names = {c.__name__ for c in type(err).__mro__}
+    return "ClickException" in names and callable(getattr(err, "format_message", None))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("RUNLAB_DEBUG", "") not in ("", "0")
     args = [a for a in args if a != "--debug"]
     try:
-        app(args=args, prog_name="runlab")
+        code = app(args=args, prog_name="runlab", standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            sys.exit(code)  # typer.Exit(n) from a command
     except RunlabError as err:
         if debug:
             traceback.print_exc()
@@ -67,3 +87,16 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:  # `runlab ls | head`
         sys.stderr.close()
         sys.exit(0)
+    except Exception as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # `runlab` alone: the help
+            err.show()  # type: ignore[attr-defined]
+            sys.exit(2)
+        if _is_usage_error(err):
+            if debug:
+                traceback.print_exc()
+            sys.stderr.write(usage_line(err) + "\n")
+            sys.exit(getattr(err, "exit_code", 2))
+        if type(err).__name__ == "Abort":
+            sys.stderr.write("runlab: aborted\n")
+            sys.exit(1)
+        raise

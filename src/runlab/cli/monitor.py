@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,9 @@ from runlab.cli.runs import ROOT_HELP, _root_arg
 def status(
     root: Path | None = typer.Argument(None, help=ROOT_HELP, show_default=False),
     where: str | None = typer.Option(None, "--where", "-w", help="Filter, as for runlab ls."),
-    recent: int = typer.Option(10, "--recent", "-n", help="Ended runs to show besides live ones."),
+    recent: int = typer.Option(
+        10, "--recent", "-n", min=0, help="Ended runs to show besides live ones."
+    ),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
 ) -> None:
     """Running and recent runs: progress, ETA, the monitored metric, failed gates, warnings."""
@@ -76,7 +79,9 @@ def watch(
     sweep: str | None = typer.Option(None, "--sweep", help="Watch a sweep's runs (id or name)."),
     study: str | None = typer.Option(None, "--study", help="Watch a study's runs (its name)."),
     root: Path | None = typer.Option(None, "--root", "-r", help=ROOT_HELP, show_default=False),
-    interval: float = typer.Option(1.0, "--interval", help="Seconds between redraws."),
+    interval: float = typer.Option(
+        1.0, "--interval", min=0.05, max=3600, help="Seconds between redraws (0.05 to 3600)."
+    ),
     once: bool = typer.Option(False, "--once", help="Draw once and exit."),
 ) -> None:
     """A live view: progress, last epoch per split, a chart of the monitored metric, gates and
@@ -86,6 +91,8 @@ def watch(
     from runlab.errors import RunlabError
     from runlab.monitor.watch import watch as run_watch
 
+    if not math.isfinite(interval):  # click's range lets NaN through
+        raise RunlabError(f"--interval {interval}: give seconds between 0.05 and 3600")
     base = _root_arg(root)
     if sum(bool(x) for x in (runs, sweep, study)) != 1:
         raise RunlabError("give runs to watch, or --sweep ID, or --study NAME (one of them)")
@@ -150,7 +157,7 @@ def _quote(text: str) -> str:
 def logs(
     run: str = typer.Argument(..., help="Run id, prefix, name or path."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the run ends."),
-    tail: int | None = typer.Option(None, "--tail", "-n", help="Only the last N lines."),
+    tail: int | None = typer.Option(None, "--tail", "-n", min=0, help="Only the last N lines."),
     root: Path | None = typer.Option(None, "--root", "-r", help=ROOT_HELP, show_default=False),
 ) -> None:
     """Print a run's stdout.log (what it printed); -f follows it while the run is live."""

@@ -33,7 +33,10 @@ def _root_arg(root: Path | None) -> Path:
     """The runs root given (it must exist), else $RUNLAB_ROOT or ./runs (maybe not yet)."""
     if root is not None and not root.exists():
         raise ConfigError(f"runs root {str(root)!r} does not exist")
-    return root if root is not None else Path(os.environ.get("RUNLAB_ROOT") or "runs")
+    path = root if root is not None else Path(os.environ.get("RUNLAB_ROOT") or "runs")
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"runs root {str(path)!r} is a file; give the folder holding the runs")
+    return path
 
 
 ROOT_HELP = "Runs root (default: $RUNLAB_ROOT or ./runs)."
@@ -51,7 +54,7 @@ def ls(
         None, "--sort", "-s", help="Sort key, '-' for descending (default: -created)."
     ),
     limit: int | None = typer.Option(
-        None, "--limit", "-n", help=f"At most N runs (table default {TABLE_LIMIT}; 0: all)."
+        None, "--limit", "-n", min=0, help=f"At most N runs (table default {TABLE_LIMIT}; 0: all)."
     ),
     columns: list[str] | None = typer.Option(
         None, "--columns", "-c", help="Columns, comma-separated or repeated: metrics.x, config.a.b"
@@ -246,12 +249,18 @@ def index(
 
         raise RunlabError(f"runs root {path} does not exist; pass the folder holding the runs")
     t0 = time.perf_counter()
-    count, warnings = RunIndex(path).rebuild()
+    runs_index = RunIndex(path)
+    count, warnings = runs_index.rebuild()
     for w in warnings:
         sys.stderr.write(f"runlab: warning: {w}\n")
-    sys.stdout.write(
-        f"indexed {count} runs in {time.perf_counter() - t0:.2f}s ({path / 'index.db'})\n"
-    )
+    took = time.perf_counter() - t0
+    if runs_index.in_memory:  # say so: no index.db was written, reads go on without one
+        sys.stdout.write(
+            f"read {count} runs in {took:.2f}s; {path / 'index.db'} was not written "
+            "(see the warning): every command reads the run directories instead\n"
+        )
+    else:
+        sys.stdout.write(f"indexed {count} runs in {took:.2f}s ({path / 'index.db'})\n")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from runlab.cli._format import Format, fmt_value, write_csv, write_json, write_markdown, write_table
+from runlab.errors import ConfigError
 
 
 def sweep(
@@ -41,8 +42,8 @@ def sweep(
     from runlab.tracking.run import default_root
 
     root = output_dir or default_root()
-    if resume and config and "=" in config:
-        raise typer.BadParameter("with --resume, give no overrides: the sweep has them")
+    if resume and (config or overrides):
+        raise ConfigError("with --resume, give no config or overrides: the sweep has them")
     options = {
         "ray_address": ray_address,
         "cpus_per_trial": cpus_per_trial,

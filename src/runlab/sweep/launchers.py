@@ -4,6 +4,7 @@ results; the sweep or study decides what the jobs are."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -188,6 +189,10 @@ class RayLauncher(BaseLauncher):
     ) -> None:
         if jobs < 1:
             raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+        if not (math.isfinite(cpus_per_trial) and cpus_per_trial > 0):
+            raise ConfigError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
+        if not (math.isfinite(gpus_per_trial) and gpus_per_trial >= 0):
+            raise ConfigError(f"--gpus-per-trial must be >= 0, got {gpus_per_trial}")
         self.jobs, self.address = jobs, address
         self.cpus, self.gpus = cpus_per_trial, gpus_per_trial
 
@@ -239,6 +244,10 @@ class RayLauncher(BaseLauncher):
 LAUNCHERS: dict[str, Callable[..., BaseLauncher]] = {"local": LocalLauncher, "ray": RayLauncher}
 
 
+def _given(value: float | None, default: float) -> float:
+    return default if value is None else float(value)  # 0 is given, not missing
+
+
 def make_launcher(name: str, jobs: int, **options: Any) -> BaseLauncher:
     """A launcher by name; ``options`` (ray_address, cpus_per_trial, gpus_per_trial) go to the
     launchers that take them."""
@@ -248,7 +257,7 @@ def make_launcher(name: str, jobs: int, **options: Any) -> BaseLauncher:
         return RayLauncher(
             jobs=jobs,
             address=options.get("ray_address"),
-            cpus_per_trial=options.get("cpus_per_trial") or 1.0,
-            gpus_per_trial=options.get("gpus_per_trial") or 0.0,
+            cpus_per_trial=_given(options.get("cpus_per_trial"), 1.0),
+            gpus_per_trial=_given(options.get("gpus_per_trial"), 0.0),
         )
     return LAUNCHERS[name](jobs=jobs)

@@ -225,11 +225,12 @@ def parse_timeout(text: str | None) -> float | None:
         return None
     units = {"s": 1, "m": 60, "h": 3600}
     try:
-        if text[-1] in units:
-            return float(text[:-1]) * units[text[-1]]
-        return float(text)
+        seconds = float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
     except ValueError:
         raise ConfigError(f"--timeout {text!r}: use seconds or 30s, 30m, 2h") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"--timeout {text!r}: give a time above 0, e.g. 30s, 30m, 2h")
+    return seconds
 
 
 def run_study(
@@ -256,6 +257,7 @@ def run_study(
     root = check_root(root.resolve())  # trials elsewhere write where this process reads
     if trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {trials}")
+    seconds = parse_timeout(timeout)
     if in_process and jobs != 1:
         raise ConfigError("--in-process runs one trial at a time: drop --jobs or --in-process")
     objectives = objectives or ["val.loss"]
@@ -277,7 +279,9 @@ def run_study(
     pool = make_launcher(launcher, jobs, **(launcher_options or {}))
     name = plain_name(study_name, "--study-name") if study_name else Path(config).stem
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    store = storage_for(storage, root)  # a bad URL fails before anything is written
+    chosen = make_sampler(sampler, seed, space)  # a bad name fails before anything is written
+    prune = make_pruner(pruner) if len(objectives) == 1 else optuna.pruners.NopPruner()
+    store = storage_for(storage, root)  # so does a bad URL
     folder = root / "studies" / name
     folder.mkdir(parents=True, exist_ok=True)
     study = raced(
@@ -285,8 +289,8 @@ def run_study(
             study_name=name,
             storage=store,
             load_if_exists=True,
-            sampler=make_sampler(sampler, seed, space),
-            pruner=make_pruner(pruner) if len(objectives) == 1 else optuna.pruners.NopPruner(),
+            sampler=chosen,
+            pruner=prune,
             directions=directions,
         )
     )
@@ -294,7 +298,7 @@ def run_study(
     if seed is not None and done_before:  # resumed: continue the sequence, never repeat it
         study.sampler = make_sampler(sampler, resumed_seed(seed, done_before), space)
     url = storage if storage else f"sqlite:///{(root / 'studies' / 'optuna.db').resolve()}"
-    deadline = time.time() + t if (t := parse_timeout(timeout)) else None
+    deadline = time.time() + seconds if seconds else None
     asked: dict[int, Any] = {}
     asked_numbers: list[int] = []
     stop = {"requested": False}

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runlab.errors import CorruptRunError
+from runlab.errors import ConfigError, CorruptRunError
 from runlab.tracking import _io
 from runlab.tracking._config import load_yaml
 from runlab.tracking._liveness import derive_state
@@ -131,6 +131,7 @@ class RunIndex:
         self.root = Path(root)
         self.path = self.root / INDEX_FILE
         self.notes: list[str] = []  # what happened to the index itself, for the warnings
+        self.in_memory = False  # index.db could not be used: a table in memory stood in
 
     def _connect(self) -> sqlite3.Connection:
         """The index. It is a cache of the run directories: a damaged one is set aside and
@@ -149,6 +150,7 @@ class RunIndex:
             self.notes.append(
                 f"index {self.path} cannot be used ({err}); reading the run directories"
             )
+            self.in_memory = True
             return self._open(":memory:")
 
     def _set_aside(self, err: sqlite3.DatabaseError) -> None:
@@ -308,9 +310,14 @@ class RunIndex:
         """Runs matching ``where``, sorted (``-key`` descending; default newest first; runs
         without the key last), from ``offset`` and cut to ``limit`` (a page). Returns (rows,
         matches before the page was cut)."""
-        key = sort or "-created"
+        key = "-created" if sort is None else sort
         descending = key.startswith("-")
         path = tuple(key.lstrip("-+").split("."))
+        if not all(path):
+            raise ConfigError(
+                f"sort key {sort!r} names nothing: give a key like created, -val_loss, "
+                "metrics.val_loss or config.optim.lr"
+            )
         refuse_secret(path)
         if not self.root.is_dir():
             return [], 0

@@ -346,3 +346,50 @@ def test_a_bad_override_on_resume_leaves_the_run_as_it_was(cli, root: Path) -> N
     assert "state_dict" in err  # what torch said does not fit
     after = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
     assert after == before
+
+
+def _panel_csv(tmp_path: Path, dates: list[object], name: str = "p.csv") -> Path:
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(3)
+    rows = [
+        {"date": d, "asset": f"A{a}", "f0": rng.normal(), "target": rng.normal() * 0.01}
+        for d in dates
+        for a in range(6)
+    ]
+    path = tmp_path / name
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_a_panel_with_duplicate_or_unparsable_dates_is_refused(
+    cli, root: Path, tmp_path: Path
+) -> None:
+    """Before: a duplicated (date, asset) row silently overwrote the other, and dates that are
+    no dates were sorted as text."""
+    days = [f"2025-03-{d:02d}" for d in range(1, 21)]
+    twice = _panel_csv(tmp_path, [*days, days[4]], "twice.csv")
+    panel = [QUICK, f"data.source={twice}", "task=ranking"]
+    expect_error(cli, root, panel, "share a (date, asset)")
+    odd = _panel_csv(tmp_path, [*days[:-1], "yesterday"], "odd.csv")
+    expect_error(
+        cli, root, [QUICK, f"data.source={odd}", "task=ranking"], "not dates, first 'yesterday'"
+    )
+
+
+def test_panel_dates_sort_in_time_not_as_text(tmp_path: Path) -> None:
+    """Before: '2025-3-10' sorted before '2025-3-9', and period 10 before period 9."""
+    from runlab.config import load_config
+    from runlab.train.data import load_dataset
+
+    for dates, first_val in (
+        ([f"2025-3-{d}" for d in range(1, 21)], "2025-03-13"),
+        (list(range(20)), "12"),
+    ):
+        path = _panel_csv(tmp_path, dates, f"p{len(str(dates[0]))}.csv")
+        cfg = load_config(QUICK, [f"data.source={path}", "task=ranking"])
+        ds = load_dataset(cfg["data"], "ranking")
+        train = ds.dates["train"]
+        assert train == sorted(train) and len(train) == 12
+        assert ds.dates["val"][0] == first_val
+    cfg = load_config(QUICK, [f"data.source={path}", "task=ranking", "data.train_end='9'"])
+    assert load_dataset(cfg["data"], "ranking").dates["train"][-1] == "09"

@@ -9,6 +9,7 @@ per-date losses and metrics (IC, RankIC) need no grouping at run time.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,12 +225,48 @@ def _date_cut(dates: list[str], value: Any, default: int, key: str) -> int:
     """Index one past the last date <= value (dates sort as ISO strings)."""
     if value is None:
         return default
-    cut = sum(1 for dt in dates if dt <= str(value))
+    bound = str(value)
+    if dates and dates[0].isdigit() and bound.isdigit():  # period numbers, zero-padded
+        bound = bound.zfill(len(dates[0]))
+    elif dates and not dates[0].isdigit():  # the same ISO form as the labels (2024-3-31 too)
+        with contextlib.suppress(ValueError, TypeError, OverflowError):
+            import pandas as pd
+
+            stamp = pd.Timestamp(bound)
+            bound = stamp.strftime("%Y-%m-%dT%H:%M:%S" if "T" in dates[0] else "%Y-%m-%d")
+    cut = sum(1 for dt in dates if dt <= bound)
     if cut == 0 or cut == len(dates):
         raise ConfigError(
             f"{key}={value!r} leaves a split empty (dates run {dates[0]} .. {dates[-1]})"
         )
     return cut
+
+
+def _date_labels(pd: Any, column: Any, path: Path, name: str) -> Any:
+    """The date column as labels that sort in time: ISO dates (``2024-01-05``, with the time
+    where there is one), or zero-padded numbers for a numeric column (day 9 before day 10).
+    A value that is no date is refused, rather than sorted as text."""
+    if pd.api.types.is_numeric_dtype(column):
+        if column.isna().any() or not np.isfinite(column.to_numpy(dtype=float)).all():
+            raise ConfigError(f"data file {str(path)!r}: column {name!r} has missing dates")
+        if (column < 0).any() or (column != column.round()).any():
+            raise ConfigError(
+                f"data file {str(path)!r}: column {name!r} holds numbers that are not "
+                "non-negative whole periods; give dates (2024-01-05) or period numbers"
+            )
+        width = len(str(int(column.max())))
+        return column.astype(int).astype(str).str.zfill(width)
+    text = column.astype(str)
+    parsed = pd.to_datetime(text, errors="coerce")
+    bad = parsed.isna()
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise ConfigError(
+            f"data file {str(path)!r}: {int(bad.sum())} values of column {name!r} are not "
+            f"dates, first {text.iloc[row]!r} at row {row + 1}; use one format, e.g. 2024-01-05"
+        )
+    timed = (parsed != parsed.dt.normalize()).any()
+    return parsed.dt.strftime("%Y-%m-%dT%H:%M:%S" if timed else "%Y-%m-%d")
 
 
 def _from_panel_file(path: Path, cfg: dict[str, Any], task: str) -> Dataset:
@@ -259,7 +296,15 @@ def _from_panel_file(path: Path, cfg: dict[str, Any], task: str) -> Dataset:
     absent = [c for c in features if c not in frame.columns]
     if absent:
         raise ConfigError(f"data.features: column {absent[0]!r} is not in {str(path)!r}")
-    frame = frame.assign(**{date_col: frame[date_col].astype(str)})
+    frame = frame.assign(**{date_col: _date_labels(pd, frame[date_col], path, date_col)})
+    twice = frame.duplicated([date_col, asset_col], keep=False)
+    if twice.any():
+        first, row = frame[twice].iloc[0], int(twice.to_numpy().argmax()) + 1
+        raise ConfigError(
+            f"data file {str(path)!r} has {int(twice.sum())} rows that share a (date, asset), "
+            f"first ({first[date_col]}, {first[asset_col]}) at row {row}: keep one row per "
+            "date and asset"
+        )
     dates = sorted(frame[date_col].unique())
     assets = sorted(frame[asset_col].astype(str).unique())
     d_idx = frame[date_col].map({v: i for i, v in enumerate(dates)}).to_numpy()

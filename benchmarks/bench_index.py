@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import runlab
-from runlab.tracking._config import to_yaml
+from runlab._yaml import to_yaml
 
 WHERE = "metrics.val_loss < 0.1 and config.model.depth == 3"
 

@@ -10,8 +10,9 @@ import signal
 import sys
 from typing import Any
 
-from runlab.tracking import _io, _scalars
+from runlab import _io
 from runlab.tracking import run as run_module
+from runlab.tracking import scalars as _scalars
 from runlab.train import fit, supervised
 
 KILL_AT = int(os.environ["RUNLAB_KILL_AT"])

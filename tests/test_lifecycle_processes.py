@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import runlab
-from runlab.tracking._io import read_jsonl
-from runlab.tracking._scalars import read_scalars
+from runlab._io import read_jsonl
+from runlab.tracking.scalars import read_scalars
 from tests.conftest import python_script, run_python
 
 # A child that trains "forever": a step every ~4 ms, an epoch every 100 steps.
@@ -188,7 +188,7 @@ def test_live_pid_with_a_stale_heartbeat_is_crashed(root: Path) -> None:
 
 
 def test_reused_pid_is_not_taken_for_the_run() -> None:
-    from runlab.tracking._liveness import pid_alive
+    from runlab.tracking.liveness import pid_alive
 
     assert pid_alive(os.getpid(), started_at=time.time())
     # this process started long after 1970: the pid belongs to someone younger than the run

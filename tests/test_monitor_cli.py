@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import runlab
-from runlab.tracking._io import read_jsonl
+from runlab._io import read_jsonl
 
 from .conftest import python_script
 

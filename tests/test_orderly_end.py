@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from runlab.tracking._io import read_jsonl
+from runlab._io import read_jsonl
 from tests.conftest import python_script, run_python
 
 HEAD = """
@@ -80,7 +80,7 @@ CASES = {
     ),
     "SIGTERM while the run directory is made": (
         """
-        from runlab.tracking import _io
+        from runlab import _io
         keep = _io.keep_reserve
         def keep_reserve(path):  # a SIGTERM half way through Run.__init__
             os.kill(os.getpid(), signal.SIGTERM)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 import runlab
-from runlab.tracking._io import read_jsonl
+from runlab._io import read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 # dropout and a cosine schedule exercise the RNG and scheduler state; 3 epochs of ~560 batches,

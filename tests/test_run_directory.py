@@ -15,7 +15,7 @@ import yaml
 
 import runlab
 from runlab.errors import ConfigError
-from runlab.tracking._scalars import read_scalars
+from runlab.tracking.scalars import read_scalars
 
 
 def test_layout_and_files(root: Path) -> None:

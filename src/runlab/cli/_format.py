@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from runlab.tracking._io import to_jsonable
+from runlab._io import to_jsonable
 
 
 class Format(str, Enum):

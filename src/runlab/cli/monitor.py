@@ -88,8 +88,8 @@ def watch(
     warnings. Exits when the runs end."""
     from rich.console import Console
 
+    from runlab.cli._watch import watch as run_watch
     from runlab.errors import RunlabError
-    from runlab.monitor.watch import watch as run_watch
 
     if not math.isfinite(interval):  # click's range lets NaN through
         raise RunlabError(f"--interval {interval}: give seconds between 0.05 and 3600")
@@ -113,7 +113,7 @@ def _selection(base: Path, runs: list[str], sweep: str | None, study: str | None
         paths = [resolve_run(r, base).path for r in runs]
         return (lambda: paths), None
     if sweep:
-        from runlab.monitor.watch import read_sweep_done
+        from runlab.cli._watch import read_sweep_done
         from runlab.sweep.record import SweepRecord
 
         record = SweepRecord.load(base, sweep)
@@ -128,7 +128,7 @@ def _selection(base: Path, runs: list[str], sweep: str | None, study: str | None
         parent = f"study:{study}"
 
         def done() -> bool:  # a study writes trials.jsonl after its last trial has ended
-            from runlab.tracking._liveness import iso_to_epoch
+            from runlab.tracking.liveness import iso_to_epoch
 
             rows, _ = RunIndex(base).query(expr)
             ended = [iso_to_epoch(r["ended"]) or 0.0 for r in rows]

@@ -165,8 +165,8 @@ def _show_table(
 ) -> None:
     from rich.syntax import Syntax
 
+    from runlab._yaml import to_yaml
     from runlab.cli._format import STATUS_STYLE, console
-    from runlab.tracking._config import to_yaml
 
     out = console()
     info, state = record.info, record.state.value

@@ -15,7 +15,7 @@ SET_HELP = "A sink option, SINK.KEY=VALUE (mlflow.tracking_uri=sqlite:///mlflow.
 
 
 def _parse_sets(items: list[str] | None, sinks: list[str]) -> dict[str, dict[str, Any]]:
-    from runlab.tracking._config import load_yaml
+    from runlab._yaml import load_yaml
 
     out: dict[str, dict[str, Any]] = {}
     for item in items or []:
@@ -45,7 +45,7 @@ def sync(
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
 ) -> None:
     """Mirror ended runs from their files; runs already mirrored are skipped (idempotent)."""
-    from runlab.config.validate import check_sink_names
+    from runlab.sinks.base import check_sink_names
     from runlab.sinks.replay import sync_run
     from runlab.tracking.record import load_runs
     from runlab.tracking.resolve import resolve_run

@@ -32,12 +32,12 @@ def _split_args(
 
 
 def _compose(config: str | None, overrides: list[str], resume_dir: Path | None) -> dict[str, Any]:
-    from runlab.config import load_config
+    from runlab.train.checks import load_checked
 
     if resume_dir is not None:
-        return load_config(resume_dir / "config.yaml", overrides)
+        return load_checked(resume_dir / "config.yaml", overrides)
     assert config is not None
-    return load_config(config, overrides)
+    return load_checked(config, overrides)
 
 
 def _seed(cli_seed: int | None, cfg: dict[str, Any]) -> int:
@@ -120,14 +120,14 @@ def run(
     if keep_checkpoints:
         cfg["checkpoint"]["keep"] = True
     if sink:
-        from runlab.config.validate import check_sink_names
+        from runlab.sinks.base import check_sink_names
 
         cfg["sinks"] = [*cfg["sinks"], *(s for s in sink if s not in cfg["sinks"])]
         check_sink_names(cfg["sinks"], "--sink")
     base = _baseline(cfg, baseline, root)
     if print_config:
         from runlab._secrets import redact
-        from runlab.tracking._config import to_yaml
+        from runlab._yaml import to_yaml
 
         sys.stdout.write(to_yaml(redact(cfg)))
         return
@@ -190,7 +190,6 @@ def _train(
     optuna_trial: str | None = None,
     baseline: Any = None,
 ) -> tuple[str, Path, str]:
-    import runlab
     from runlab.sinks.mirror import sink_options
     from runlab.tracking.run import Pruned, Run
     from runlab.train.data import load_dataset
@@ -206,7 +205,7 @@ def _train(
         run.update_info(resume_overrides=overrides)
     else:
         name = run_name or Path(str(config)).stem
-        run = runlab.Run(
+        run = Run(
             root=root,
             name=name,
             config=cfg,
@@ -323,12 +322,12 @@ def check(
 ) -> None:
     """Validate a config and preflight it in seconds: data, model, 2 train batches, validation,
     evaluators, gates, checkpoint round trip. Writes no run directory."""
-    from runlab.config import load_config
     from runlab.tracking.run import default_root
+    from runlab.train.checks import load_checked
     from runlab.train.preflight import preflight
     from runlab.train.supervised import resolve_device
 
-    cfg = load_config(config, list(overrides or []))
+    cfg = load_checked(config, list(overrides or []))
     base = _baseline(cfg, baseline, root or default_root())
     report, _ = preflight(cfg, resolve_device(device), _seed(seed, cfg), base)
     _print_report(report, fmt)

@@ -30,14 +30,6 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
             "data.source is missing: give a .npz file, an import path 'pkg.mod:fn', a CSV or "
             "Parquet panel, or synthetic.regression|synthetic.classification|synthetic.panel"
         )
-    from runlab.monitor.gates import gates_from_config
-
-    gates_from_config(out)  # expressions parse and each gate says when it is due
-    check_sink_names(out["sinks"])
-    from runlab.sinks.mirror import build_sink
-
-    for name in out["sinks"]:  # an import path imports, options check, before any run exists
-        build_sink(name, out.get(name) if isinstance(out.get(name), Mapping) else None)
     _check_across(out)
     webhook = out["alerts"]["webhook"]
     if webhook and not str(webhook).startswith(("http://", "https://")):
@@ -58,21 +50,6 @@ def _check_across(cfg: Mapping[str, Any]) -> None:
             f"portfolio.quantile {portfolio['quantile']:g} makes the long and short legs "
             "overlap; use at most 0.5 with method long_short"
         )
-
-
-def check_sink_names(names: typing.Iterable[str], where: str = "sinks") -> None:
-    from runlab.sinks.base import SINK_NAMES
-
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ConfigError(f"{where}: {name!r} is listed twice")
-        seen.add(name)
-        if name not in SINK_NAMES and ":" not in name:
-            raise ConfigError(
-                f"{where}: unknown sink {name!r}{did_you_mean(name, SINK_NAMES)}; "
-                f"use {', '.join(SINK_NAMES)} or an import path 'pkg.mod:SinkClass'"
-            )
 
 
 def check_block(cls: type, given: Any, path: str) -> dict[str, Any]:

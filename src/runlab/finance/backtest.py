@@ -153,7 +153,7 @@ class BacktestResult:
     def write(self, folder: str | os.PathLike[str], figures: bool = True) -> Path:
         """metrics.json, equity.csv (per date), decisions.csv (date, asset, weight) and, with
         matplotlib, equity.png (equity over drawdown) and rolling_sharpe.png."""
-        from runlab.tracking._io import atomic_write_json
+        from runlab._io import atomic_write_json
 
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)

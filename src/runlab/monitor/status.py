@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runlab.tracking._liveness import iso_to_epoch
 from runlab.tracking.expr import Expression
 from runlab.tracking.index import IndexedRun, RunIndex
+from runlab.tracking.liveness import iso_to_epoch
 
 
 def monitored(metrics: dict[str, Any], config: dict[str, Any]) -> tuple[str | None, Any, Any]:

@@ -6,9 +6,9 @@ import getpass
 import os
 import signal
 
+from runlab import _io
 from runlab.errors import RunlabError
-from runlab.tracking import _io
-from runlab.tracking._liveness import this_host
+from runlab.tracking.liveness import this_host
 from runlab.tracking.record import RunRecord
 from runlab.tracking.run import STOP_FILE, utc_now_iso
 from runlab.tracking.state import RunState

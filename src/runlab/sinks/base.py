@@ -9,7 +9,7 @@ from a finished run's files (:mod:`runlab.sinks.replay`), so a sink has one code
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -201,3 +201,20 @@ def artifacts_of(run_dir: Path, kinds: Sequence[str]) -> list[tuple[Path, str]]:
         if best.is_file():
             files.append((best, "checkpoints"))
     return files
+
+
+def check_sink_names(names: Iterable[str], where: str = "sinks") -> None:
+    """Sink names as a config or the command line gives them: built-in or import paths."""
+    from runlab.config.validate import did_you_mean
+    from runlab.errors import ConfigError
+
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ConfigError(f"{where}: {name!r} is listed twice")
+        seen.add(name)
+        if name not in SINK_NAMES and ":" not in name:
+            raise ConfigError(
+                f"{where}: unknown sink {name!r}{did_you_mean(name, SINK_NAMES)}; "
+                f"use {', '.join(SINK_NAMES)} or an import path 'pkg.mod:SinkClass'"
+            )

@@ -28,9 +28,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from runlab import _io
 from runlab.errors import ConfigError, MissingDependencyError
 from runlab.sinks.base import SINK_NAMES, Final, Record, RunMeta, Sink
-from runlab.tracking import _io
 
 MIRRORS_FILE = "mirrors.json"
 QUEUE_SIZE = 100_000  # records; a sink this far behind drops step records and says so
@@ -48,7 +48,8 @@ def sink_options(config: Mapping[str, Any], name: str) -> dict[str, Any]:
 def build_sink(name: str, options: Mapping[str, Any] | None = None) -> Sink:
     """A sink by name (``tensorboard``, ``wandb``, ``mlflow``) or import path
     (``pkg.mod:MySink``, a :class:`Sink` subclass); options checked against the schema."""
-    from runlab.config.validate import check_block, check_sink_names
+    from runlab.config.validate import check_block
+    from runlab.sinks.base import check_sink_names
 
     check_sink_names([name], "sink")
     if name in SINK_NAMES:

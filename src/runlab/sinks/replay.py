@@ -28,8 +28,8 @@ from runlab.sinks.base import (
     provenance_fields,
 )
 from runlab.sinks.mirror import build_sink, describe_error, entry, read_mirrors, record_mirrors
-from runlab.tracking._scalars import TAIL
 from runlab.tracking.record import RunRecord
+from runlab.tracking.scalars import TAIL
 
 ENDED = {"finished", "failed", "stopped", "preempted", "pruned", "crashed"}
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from runlab._ids import make_run_id
+from runlab._io import atomic_write_json, read_json, remove_stale_tmp
 from runlab.errors import RunlabError, RunNotFoundError
-from runlab.tracking._io import atomic_write_json, read_json, remove_stale_tmp
-from runlab.tracking._liveness import this_host
+from runlab.tracking.liveness import this_host
 
 LEASE_LOCK = "lease.lock"
 LEASE_INFO = "lease.json"

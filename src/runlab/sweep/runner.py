@@ -10,13 +10,13 @@ from typing import Any
 
 from runlab._ids import slugify
 from runlab._secrets import REDACTED, redact_args, secret_values
-from runlab.config import load_config
 from runlab.errors import ConfigError
 from runlab.sweep.grid import expand
 from runlab.sweep.launchers import Job, JobResult, make_launcher
 from runlab.sweep.record import SweepRecord
 from runlab.tracking.record import RunRecord
 from runlab.tracking.run import check_root, plain_name
+from runlab.train.checks import load_checked
 
 
 def run_grid(
@@ -44,7 +44,7 @@ def run_grid(
         combinations, varying = expand(overrides, config)
         secrets: set[str] = set()
         for combo in combinations:  # every combination is a valid config before anything runs
-            secrets |= secret_values(load_config(config, combo))
+            secrets |= secret_values(load_checked(config, combo))
         record = SweepRecord.create(  # sweep.json without the secrets typed in the overrides
             root,
             plain_name(name, "--name") if name else Path(config).stem,

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from runlab._imports import require
+from runlab._io import atomic_write_text, read_json
 from runlab._secrets import redact, redact_url
-from runlab.config import load_config
+from runlab._yaml import to_yaml
 from runlab.config.compose import compose
 from runlab.errors import ConfigError
 from runlab.sweep.launchers import Job, JobResult, make_launcher
-from runlab.tracking._config import to_yaml
-from runlab.tracking._io import atomic_write_text, read_json
+from runlab.train.checks import load_checked
 
 T = TypeVar("T")
 SAMPLERS = ("tpe", "random", "cmaes", "grid", "nsgaii")
@@ -366,9 +366,8 @@ def _run_in_process(
 ) -> JobResult:
     """A trial in this process (``--in-process``): no interpreter or import cost, but GPU
     memory and any leaked state stay with the parent."""
-    import runlab
     from runlab.monitor.baseline import load_baseline
-    from runlab.tracking.run import Pruned
+    from runlab.tracking.run import Pruned, Run
     from runlab.train.data import load_dataset
     from runlab.train.fit import fit
     from runlab.train.supervised import resolve_device
@@ -376,14 +375,14 @@ def _run_in_process(
     args = job.args
     overrides = args[1 : args.index("--output-dir")]
     try:
-        cfg = load_config(config, overrides)
+        cfg = load_checked(config, overrides)
         if cfg["loop"] != "supervised":
             raise ConfigError("--in-process supports loop: supervised only")
         data = load_dataset(cfg["data"], cfg["task"], 42)
         baseline = load_baseline(cfg["baseline"], root) if cfg["baseline"] else None
     except Exception as err:
         return JobResult(job.index, 2, status="failed", stderr_tail=f"runlab: error: {err}")
-    run = runlab.Run(
+    run = Run(
         root=root,
         name=name,
         config=cfg,
@@ -424,7 +423,7 @@ def _check_space(config: str, fixed: list[str], space: dict[str, Any]) -> None:
     for key, d in space.items():
         value = d.choices[0] if hasattr(d, "choices") else d.low
         corner.append(_as_override(key, value))
-    load_config(config, fixed + corner)
+    load_checked(config, fixed + corner)
 
 
 def _tell(study: Any, trial: Any, result: JobResult, objectives: list[str], root: Path) -> None:
@@ -516,7 +515,7 @@ def _write_outputs(
     if len(objectives) == 1 and complete:
         params = study.best_trial.params
         atomic_write_text(folder / "best_params.yaml", to_yaml(redact(params)))
-        cfg = load_config(config, fixed + [_as_override(k, v) for k, v in params.items()])
+        cfg = load_checked(config, fixed + [_as_override(k, v) for k, v in params.items()])
         cfg.pop("search", None)
         atomic_write_text(folder / "best_config.yaml", to_yaml(redact(cfg)))
     return summary

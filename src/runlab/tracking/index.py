@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runlab import _io
+from runlab._yaml import load_yaml
 from runlab.errors import ConfigError, CorruptRunError
-from runlab.tracking import _io
-from runlab.tracking._config import load_yaml
-from runlab.tracking._liveness import derive_state
 from runlab.tracking.expr import Expression, get_path, refuse_secret
+from runlab.tracking.liveness import derive_state
 from runlab.tracking.state import LIVE_STATES, RunState
 
 INDEX_FILE = "index.db"

@@ -10,13 +10,13 @@ from typing import Any
 
 import yaml
 
+from runlab import _io
+from runlab._yaml import load_yaml
 from runlab.errors import CorruptRunError
-from runlab.tracking import _io
-from runlab.tracking._config import load_yaml
-from runlab.tracking._liveness import derive_state
-from runlab.tracking._scalars import read_scalars
 from runlab.tracking.expr import Expression, get_path, parse
 from runlab.tracking.index import RunIndex
+from runlab.tracking.liveness import derive_state
+from runlab.tracking.scalars import read_scalars
 from runlab.tracking.state import RunState
 
 

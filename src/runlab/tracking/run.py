@@ -17,14 +17,14 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from runlab import _io
 from runlab._ids import make_run_id
 from runlab._provenance import provenance
 from runlab._secrets import redact, redact_args
+from runlab._yaml import to_plain, to_yaml
 from runlab.errors import ConfigError, exception_text
-from runlab.tracking import _io
-from runlab.tracking._config import to_plain, to_yaml
-from runlab.tracking._scalars import ScalarsCsv
 from runlab.tracking._stdout import StdoutCapture
+from runlab.tracking.scalars import ScalarsCsv
 from runlab.tracking.state import RunState
 from runlab.tracking.summary import Summary
 
@@ -214,7 +214,7 @@ class Run:
         return cls(root=path.parent, _existing=path, **options)
 
     def _reopen(self, path: Path) -> None:
-        from runlab.tracking._config import load_yaml
+        from runlab._yaml import load_yaml
 
         self.dir, self.root = path, path.parent
         self.info = _io.read_json(path / "run.json")

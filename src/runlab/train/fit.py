@@ -178,7 +178,7 @@ def fit(
 
 
 def _scalar_rows(run: Run) -> list[dict[str, Any]]:
-    from runlab.tracking._scalars import read_scalars
+    from runlab.tracking.scalars import read_scalars
 
     return read_scalars(run.dir / "scalars.csv")
 

@@ -16,9 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from runlab import _io
 from runlab.errors import RunNotFoundError
 from runlab.report.compare import all_same, compare, order_metrics, summary_numbers
-from runlab.tracking import _io
 from runlab.tracking.expr import parse
 from runlab.tracking.index import IndexedRun, RunIndex
 from runlab.tracking.record import RunRecord, flatten

@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from runlab.tracking._io import atomic_write_text
+from runlab._io import atomic_write_text
 
 HEAD = ("epoch", "split", "loss")
 TAIL = ("lr", "epoch_time_s", "samples_per_s", "max_memory_mib")

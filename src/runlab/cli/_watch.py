@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from runlab import _io
 from runlab.monitor.status import monitored
-from runlab.tracking import _io
-from runlab.tracking._scalars import read_scalars
 from runlab.tracking.record import RunRecord
+from runlab.tracking.scalars import read_scalars
 from runlab.tracking.state import LIVE_STATES
 
 SPARK = "▁▂▃▄▅▆▇█"

@@ -1,0 +1,33 @@
+"""A config as a run needs it: runlab's blocks checked and filled (:mod:`runlab.config`), then
+what only the layers above config can check: every gate's expression parses and says when it
+is due, every sink exists and takes its options. The CLI, sweeps and studies load configs
+through :func:`load_checked`, so that nothing starts from a config one of them would refuse."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from runlab.config import load_config
+from runlab.monitor.gates import gates_from_config
+from runlab.sinks.base import check_sink_names
+
+
+def check_listeners(cfg: Mapping[str, Any]) -> None:
+    """Gates and sinks of a resolved config: ConfigError naming the first that is wrong."""
+    from runlab.sinks.mirror import build_sink
+
+    gates_from_config(cfg)  # expressions parse and each gate says when it is due
+    check_sink_names(cfg["sinks"])
+    for name in cfg["sinks"]:  # an import path imports, options check, before any run exists
+        build_sink(name, cfg.get(name) if isinstance(cfg.get(name), Mapping) else None)
+
+
+def load_checked(
+    path: str | os.PathLike[str], overrides: list[str] | None = None
+) -> dict[str, Any]:
+    """:func:`runlab.config.load_config`, and its gates and sinks checked."""
+    cfg = load_config(path, overrides)
+    check_listeners(cfg)
+    return cfg

@@ -1,0 +1,131 @@
+"""The layering of DESIGN.md, executable: the import graph of `runlab` (imports inside
+functions included, read from the source with `ast`) has no cycle between packages, no arrow
+from a lower layer to a higher one, and no import of another package's `_private` module.
+
+The one arrow still against the layers (tracking -> sinks: `Run` starts the mirror process
+itself) is listed in KNOWN and must be removed from it when issue 16 moves the mirrors out of
+`Run`; the test fails when the list says more or less than the code does.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+# lower number = lower layer; a package imports only packages of lower layers
+LAYERS = {
+    "core": 0,  # runlab/errors.py, _ids, _imports, _io, _yaml, _secrets, _provenance, _version
+    "tracking": 1,
+    "config": 1,
+    "finance": 1,
+    "sinks": 2,
+    "monitor": 2,
+    "report": 2,
+    "integrations": 3,
+    "train": 3,
+    "sweep": 4,
+    "web": 4,
+    "cli": 5,
+    "facade": 6,  # runlab/__init__.py (the public API) and runlab/__main__.py
+}
+KNOWN = {("tracking", "sinks")}  # issue 16: Run emits records, listeners attach from above
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in (SRC / "runlab").rglob("*.py"):
+        parts = list(path.relative_to(SRC).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    if module in ("runlab", "runlab.__main__"):
+        return "facade"
+    if len(parts) >= 2 and (SRC / "runlab" / parts[1]).is_dir():
+        return parts[1]
+    return "core"
+
+
+def _imports(module: str) -> set[str]:
+    """The runlab modules ``module`` imports, at any depth of its code."""
+    path = MODULES[module]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")[: len(module.split(".")) - node.level + 1]
+                if path.name != "__init__.py":
+                    base = base[:-1] if node.level == 1 else base
+                base_name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                base_name = node.module or ""
+            subs = [f"{base_name}.{a.name}" for a in node.names]
+            # `from runlab import _io` imports the module runlab._io, not the facade's names
+            names = subs if all(n in MODULES for n in subs) else [base_name, *subs]
+        else:
+            continue
+        out |= {n for n in names if n in MODULES and n != module}
+    return out
+
+
+GRAPH = {m: _imports(m) for m in MODULES}
+
+
+def _package_edges() -> set[tuple[str, str]]:
+    return {
+        (_package(a), _package(b))
+        for a, targets in GRAPH.items()
+        for b in targets
+        if _package(a) != _package(b)
+    }
+
+
+def test_no_arrow_against_the_layers() -> None:
+    upward = {(a, b) for a, b in _package_edges() if LAYERS[a] <= LAYERS[b]}
+    assert upward == KNOWN, f"imports against the layers: {sorted(upward - KNOWN)}"
+
+
+def test_no_cycle_between_packages() -> None:
+    edges = _package_edges() - KNOWN
+    graph: dict[str, set[str]] = defaultdict(set)
+    for a, b in edges:
+        graph[a].add(b)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, set()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = sorted(p for p in list(graph) if reaches(p, p, {p}))
+    assert cycles == [], f"packages on a cycle: {cycles}"
+
+
+def test_no_import_of_another_packages_private_module() -> None:
+    private = sorted(
+        (a, b)
+        for a, targets in GRAPH.items()
+        for b in targets
+        if _package(a) != _package(b)
+        and _package(b) != "core"  # runlab/_io.py and friends are the shared low level
+        and any(p.startswith("_") and not p.startswith("__") for p in b.split(".")[2:])
+    )
+    assert private == []
+
+
+def test_the_graph_sees_imports_inside_functions() -> None:
+    """The check itself: an import inside a function body is an arrow too."""
+    assert "runlab.train.checks" in GRAPH["runlab.cli.train"]  # imported in a function
+    assert "runlab.sinks.mirror" in GRAPH["runlab.tracking.run"]  # the KNOWN arrow

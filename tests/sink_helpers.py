@@ -101,45 +101,6 @@ class StuckSink(Sink):
         return {}
 
 
-class BrokenSink(Sink):
-    """Its constructor raises: a bug in a user's sink, or a client that checks on creation."""
-
-    name = "broken"
-
-    def __init__(self, options: Any = None) -> None:
-        raise RuntimeError("cannot build this sink")
-
-    def open(self, meta: RunMeta) -> None:
-        pass
-
-    def write(self, records: Sequence[Record]) -> None:
-        pass
-
-    def close(self, final: Final) -> dict[str, Any]:
-        return {}
-
-
-class HostileSink(Sink):
-    """Raises wherever a sink can: target() (the mirror's name), open() and abort()."""
-
-    name = "hostile"
-
-    def target(self, meta: RunMeta) -> str:
-        raise ValueError("no target for you")
-
-    def open(self, meta: RunMeta) -> None:
-        raise ConnectionError("refused")
-
-    def abort(self) -> None:
-        raise RuntimeError("abort failed too")
-
-    def write(self, records: Sequence[Record]) -> None:
-        pass
-
-    def close(self, final: Final) -> dict[str, Any]:
-        return {}
-
-
 class QuietSink(Sink):
     """Accepts everything: a mirror process with something to do."""
 
@@ -153,3 +114,27 @@ class QuietSink(Sink):
 
     def close(self, final: Final) -> dict[str, Any]:
         return {}
+
+
+class BrokenSink(QuietSink):
+    """Its constructor raises: a bug in a user's sink, or a client that checks on creation."""
+
+    name = "broken"
+
+    def __init__(self, options: Any = None) -> None:
+        raise RuntimeError("cannot build this sink")
+
+
+class HostileSink(QuietSink):
+    """Raises wherever a sink can: target() (the mirror's name), open() and abort()."""
+
+    name = "hostile"
+
+    def target(self, meta: RunMeta) -> str:
+        raise ValueError("no target for you")
+
+    def open(self, meta: RunMeta) -> None:
+        raise ConnectionError("refused")
+
+    def abort(self) -> None:
+        raise RuntimeError("abort failed too")

@@ -11,20 +11,12 @@ from pathlib import Path
 import pytest
 
 import runlab
+from tests.conftest import tmpfs
 
 
 @pytest.fixture
 def read_only_root(tmp_path: Path) -> Iterator[Path]:
-    disk = tmp_path / "ro"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "ro", "16m") as disk:
         root = disk / "runs"
         for name, loss in (("alpha", 0.5), ("beta", 0.4)):
             with runlab.start_run({"lr": 0.1}, root=root, name=name) as run:
@@ -36,8 +28,6 @@ def read_only_root(tmp_path: Path) -> Iterator[Path]:
         with pytest.raises(OSError):
             (root / "probe").write_text("x")
         yield root
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,7 @@ def test_study_in_parallel_then_resumed(cli, root: Path) -> None:
     assert len(again["trials"]) == 6 and (folder / "trials.jsonl").read_text().count("\n") == 6
 
 
+@pytest.mark.slow  # 63 s, the slowest of the default suite; `make test-slow` runs it
 def test_pruning_and_failures_never_stop_the_study(cli, root: Path) -> None:
     # one job at a time: with parallel trials the median at report time depends on timing
     summary = tune(

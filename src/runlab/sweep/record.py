@@ -39,6 +39,8 @@ class SweepLease:
                 holder = read_json(self.folder / LEASE_INFO)
             except (OSError, ValueError):
                 holder = {}
+            if not isinstance(holder, dict):  # a damaged lease.json: the lock still holds
+                holder = {}
             raise RunlabError(
                 f"sweep {sweep_id} is being run by pid {holder.get('pid', '?')} on "
                 f"{holder.get('host', '?')} (since {holder.get('since', '?')}): wait for it to "

@@ -229,7 +229,7 @@ def _train(
                 data = data or load_dataset(cfg["data"], cfg["task"], seed)
                 fit_episodic(cfg, run, data, device, seed, progress_to_stderr=quiet_stdout, **watch)
             elif cfg["loop"] != "supervised":
-                from runlab.config.validate import import_object
+                from runlab._imports import import_object
 
                 import_object(cfg["loop"], "loop")(cfg, run)
             else:

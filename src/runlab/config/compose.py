@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
+from runlab._imports import did_you_mean
 from runlab.config.schema import RunlabConfig
-from runlab.config.validate import did_you_mean
 from runlab.errors import ConfigError
 
 SUFFIXES = (".yaml", ".yml", ".json")

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import importlib
 import math
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, Literal, Union, get_args, get_origin
 
+from runlab._imports import did_you_mean, import_object
 from runlab.config.schema import TARGET_BLOCKS, RunlabConfig
 from runlab.errors import ConfigError
-
-
-def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, [c for c in choices if c != word], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,42 +133,6 @@ def _check_target(key: str, block: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"{key}._target_ must be an import path like 'mypkg.models.Net'")
     import_object(target, f"{key}._target_")
     return dict(block)
-
-
-def import_object(path: str, what: str) -> Any:
-    """``pkg.mod.Attr`` or ``pkg.mod:attr`` -> the object, or a ConfigError naming the part that
-    cannot be found."""
-    if ":" in path:
-        module_name, _, attr_path = path.partition(":")
-    else:
-        module_name, _, attr_path = path.rpartition(".")
-    if not module_name or not attr_path:
-        # the documented form: Hydra's dotted _target_, pkg.mod:name everywhere else
-        form, other = (
-            ("package.module.Class", "package.module:Class")
-            if what.endswith("_target_")
-            else ("pkg.mod:name", "pkg.mod.name")
-        )
-        raise ConfigError(
-            f"{what} {path!r} is not an import path: use {form!r} ({other!r} works too)"
-        )
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        raise ConfigError(
-            f"{what} {path!r}: module {module_name!r} cannot be imported ({err})"
-        ) from err
-    except Exception as err:
-        raise ConfigError(f"{what} {path!r}: importing {module_name!r} failed: {err!r}") from err
-    for part in attr_path.split("."):
-        if not hasattr(obj, part):
-            names = [n for n in dir(obj) if not n.startswith("_")]
-            raise ConfigError(
-                f"{what} {path!r}: module {module_name!r} has no attribute {part!r}"
-                f"{did_you_mean(part, names)}"
-            )
-        obj = getattr(obj, part)
-    return obj
 
 
 def _not_bool(kinds: type | tuple[type, ...]) -> typing.Callable[[Any], bool]:

@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runlab._imports import did_you_mean
 from runlab.config.schema import HIGHER_IS_BETTER
-from runlab.config.validate import did_you_mean
 from runlab.errors import ConfigError, ExpressionError
 from runlab.monitor.baseline import Baseline
 from runlab.tracking.expr import Expression, parse

@@ -5,6 +5,6 @@ trains (:mod:`runlab.sinks.mirror`) or afterwards from the files (:mod:`runlab.s
 ``runlab sync``). Nothing here is imported unless a run asks for a sink.
 """
 
-from runlab.sinks.base import SINK_NAMES, EpochRecord, Final, RunMeta, Sink, StepRecord
+from runlab.sinks.base import SINK_NAMES, SINKS, EpochRecord, Final, RunMeta, Sink, StepRecord
 
-__all__ = ["SINK_NAMES", "EpochRecord", "Final", "RunMeta", "Sink", "StepRecord"]
+__all__ = ["SINKS", "SINK_NAMES", "EpochRecord", "Final", "RunMeta", "Sink", "StepRecord"]

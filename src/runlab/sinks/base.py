@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-SINK_NAMES = ("tensorboard", "wandb", "mlflow")
+from runlab.config.schema import SINK_CONFIGS
+from runlab.registry import Registry
+
 ARTIFACT_KINDS = ("config", "metrics", "scalars", "figures", "checkpoint")
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -203,9 +205,27 @@ def artifacts_of(run_dir: Path, kinds: Sequence[str]) -> list[tuple[Path, str]]:
     return files
 
 
+def _is_sink(obj: Any) -> str | None:
+    return (
+        None
+        if isinstance(obj, type) and issubclass(obj, Sink)
+        else ("is not a subclass of runlab.sinks.base.Sink")
+    )
+
+
+# The sinks: `sinks: [name]` in a config, `--sink name`; plugins: entry points "runlab.sinks".
+SINKS = Registry("sink", "runlab.sinks", check=_is_sink)
+for _name, _target in (
+    ("tensorboard", "runlab.sinks.tensorboard:TensorBoardSink"),
+    ("wandb", "runlab.sinks.wandb:WandbSink"),
+    ("mlflow", "runlab.sinks.mlflow:MlflowSink"),
+):
+    SINKS.add(_name, _target, options=SINK_CONFIGS[_name])
+SINK_NAMES = tuple(SINKS.builtin())
+
+
 def check_sink_names(names: Iterable[str], where: str = "sinks") -> None:
-    """Sink names as a config or the command line gives them: built-in or import paths."""
-    from runlab.config.validate import did_you_mean
+    """Sink names as a config or the command line gives them: registered or import paths."""
     from runlab.errors import ConfigError
 
     seen: set[str] = set()
@@ -213,8 +233,4 @@ def check_sink_names(names: Iterable[str], where: str = "sinks") -> None:
         if name in seen:
             raise ConfigError(f"{where}: {name!r} is listed twice")
         seen.add(name)
-        if name not in SINK_NAMES and ":" not in name:
-            raise ConfigError(
-                f"{where}: unknown sink {name!r}{did_you_mean(name, SINK_NAMES)}; "
-                f"use {', '.join(SINK_NAMES)} or an import path 'pkg.mod:SinkClass'"
-            )
+        SINKS.entry(name, where)

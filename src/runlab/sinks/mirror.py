@@ -30,7 +30,7 @@ from typing import Any
 
 from runlab import _io
 from runlab.errors import ConfigError, MissingDependencyError
-from runlab.sinks.base import SINK_NAMES, Final, Record, RunMeta, Sink
+from runlab.sinks.base import SINKS, Final, Record, RunMeta, Sink
 
 MIRRORS_FILE = "mirrors.json"
 QUEUE_SIZE = 100_000  # records; a sink this far behind drops step records and says so
@@ -46,33 +46,17 @@ def sink_options(config: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 
 def build_sink(name: str, options: Mapping[str, Any] | None = None) -> Sink:
-    """A sink by name (``tensorboard``, ``wandb``, ``mlflow``) or import path
-    (``pkg.mod:MySink``, a :class:`Sink` subclass); options checked against the schema."""
+    """A sink by registered name (``tensorboard``, ``wandb``, ``mlflow``, a plugin's) or import
+    path (``pkg.mod:MySink``, a :class:`Sink` subclass); options checked against its options
+    dataclass (its ``Options``), when it declares one."""
     from runlab.config.validate import check_block
-    from runlab.sinks.base import check_sink_names
 
-    check_sink_names([name], "sink")
-    if name in SINK_NAMES:
-        from runlab.config.schema import SINK_CONFIGS
-
-        checked = check_block(SINK_CONFIGS[name], dict(options or {}), name)
-        if name == "tensorboard":
-            from runlab.sinks.tensorboard import TensorBoardSink
-
-            return TensorBoardSink(checked)
-        if name == "wandb":
-            from runlab.sinks.wandb import WandbSink
-
-            return WandbSink(checked)
-        from runlab.sinks.mlflow import MlflowSink
-
-        return MlflowSink(checked)
-    from runlab.config.validate import import_object
-
-    cls = import_object(name, "sink")
-    if not (isinstance(cls, type) and issubclass(cls, Sink)):
-        raise ConfigError(f"sink {name!r} is not a subclass of runlab.sinks.base.Sink")
-    return cls(options)
+    cls = SINKS.load(name, "sink")
+    declared = SINKS.options_class(name, "sink")
+    given = dict(options or {})
+    checked = check_block(declared, given, name) if declared is not None else given
+    sink: Sink = cls(checked)
+    return sink
 
 
 def describe_error(err: BaseException) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from runlab.config.validate import import_object
+from runlab._imports import import_object
 from runlab.errors import ConfigError
 
 SPLITS = ("train", "val", "test")

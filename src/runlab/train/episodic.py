@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from runlab._imports import import_object
 from runlab._secrets import redact
-from runlab.config.validate import import_object
 from runlab.errors import ConfigError
 from runlab.finance.backtest import backtest
 from runlab.finance.rewards import log_growth_reward

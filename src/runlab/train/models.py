@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from runlab.config.validate import import_object
+from runlab._imports import import_object
 from runlab.errors import ConfigError
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
+from runlab._imports import import_object
 from runlab.config.schema import HIGHER_IS_BETTER
-from runlab.config.validate import import_object
 from runlab.errors import ConfigError
 
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from runlab.config.validate import import_object
+from runlab._imports import import_object
 from runlab.errors import ConfigError, RunlabError
 from runlab.train.data import Dataset, load_dataset
 
@@ -168,7 +168,7 @@ def _validate(trainer: Any, cfg: dict[str, Any]) -> dict[str, Any]:
         wanted["trainer.early_stopping.monitor"] = cfg["trainer"]["early_stopping"]["monitor"]
     for key, name in wanted.items():
         if name not in produced:
-            from runlab.config.validate import did_you_mean
+            from runlab._imports import did_you_mean
 
             raise ConfigError(
                 f"{key} {name!r} is not produced by this config{did_you_mean(name, produced)}; "

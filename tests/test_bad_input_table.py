@@ -179,8 +179,20 @@ HAND: list[tuple[str, str]] = [
     ("sweep {quick} optim.lr=0.1,0.2 -j 0", "--jobs"),
     ("sweep {quick} optim.lr=0.1,0.2 --direction sideways", "--direction"),
     ("sweep {quick} optim.lr=0.1,0.2 --launcher bogus", "launcher"),
-    ("sweep {quick} optim.lr=0.1,0.2 --launcher ray --cpus-per-trial 0", "--cpus-per-trial"),
-    ("sweep {quick} optim.lr=0.1,0.2 --launcher ray --gpus-per-trial -1", "--gpus-per-trial"),
+    (
+        "sweep {quick} optim.lr=0.1,0.2 --launcher ray --launcher-opt cpus_per_trial=0",
+        "launcher.cpus_per_trial",
+    ),
+    (
+        "sweep {quick} optim.lr=0.1,0.2 --launcher ray --launcher-opt gpus_per_trial=-1",
+        "launcher.gpus_per_trial",
+    ),
+    (
+        "sweep {quick} optim.lr=0.1,0.2 --launcher ray --launcher-opt adress=auto",
+        "did you mean 'address'",
+    ),
+    ("sweep {quick} optim.lr=0.1,0.2 --launcher-opt address", "key=value"),
+    ("sweep {quick} optim.lr=0.1,0.2 +launcher.name=slurmm", "unknown launcher 'slurmm'"),
     ("sweep {quick} optim.lr=0.1,0.2 --name ../x", "not a path"),
     ("sweep {quick} optim.lr=0.1,0.2 trainer.epochs=0", "trainer.epochs"),
     ("sweep {quick} optim.lr=0.1,-1", "optim.lr"),

@@ -1,5 +1,5 @@
 """runlab sweep and tune on a Ray cluster started elsewhere (`ray start --head` in another
-folder, as on a real cluster), reached with --ray-address auto: results land under the
+folder, as on a real cluster), reached with --launcher-opt address=auto: results land under the
 submitter's runs root, relative paths and the environment reach the trials, failures reach the
 exit code."""
 
@@ -55,7 +55,7 @@ def test_sweep_and_tune_on_a_started_cluster(
     monkeypatch.chdir(work)  # relative config and runs root, as a user types them
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # where tests.helpers is, for the trials
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work}/mlflow.db")
-    ray_args = ["--launcher", "ray", "--ray-address", "auto", "--jobs", "2", "-f", "json"]
+    ray_args = ["--launcher", "ray", "--launcher-opt", "address=auto", "--jobs", "2", "-f", "json"]
     code, out, err = cli("sweep", "c.yaml", "+mark=1,2", *ray_args)
     assert code == 0, err
     runs = json.loads(out)["runs"]

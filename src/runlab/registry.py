@@ -47,7 +47,9 @@ class Entry:
         if self.options is not None:
             return self.options
         declared = getattr(self.load(what), "Options", None)
-        return declared if dataclasses.is_dataclass(declared) else None
+        return (
+            declared if isinstance(declared, type) and dataclasses.is_dataclass(declared) else None
+        )
 
 
 class Registry:

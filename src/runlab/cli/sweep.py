@@ -11,6 +11,19 @@ import typer
 from runlab.cli._format import Format, fmt_value, write_csv, write_json, write_markdown, write_table
 from runlab.errors import ConfigError
 
+LAUNCHER = typer.Option(
+    None,
+    "--launcher",
+    help="Where runs execute: local (default), ray, or a plugin's name (config: launcher.name).",
+    show_default=False,
+)
+LAUNCHER_OPT = typer.Option(
+    None,
+    "--launcher-opt",
+    help="A launcher option, repeatable: address=auto cpus_per_trial=2 (config: launcher:).",
+    show_default=False,
+)
+
 
 def sweep(
     config: str | None = typer.Argument(
@@ -22,15 +35,11 @@ def sweep(
         show_default=False,
     ),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Runs at a time."),
-    launcher: str = typer.Option("local", "--launcher", help="Where runs execute: local, ray."),
+    launcher: str | None = LAUNCHER,
     name: str | None = typer.Option(None, "--name", help="Sweep name (default: config name)."),
     objective: str = typer.Option("val.loss", "--objective", help="Metric to sort by."),
     direction: str = typer.Option("minimize", "--direction", help="minimize or maximize."),
-    ray_address: str | None = typer.Option(
-        None, "--ray-address", help="Ray cluster: auto or HOST:PORT (default: a local Ray)."
-    ),
-    cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial", help="Ray: CPUs per run."),
-    gpus_per_trial: float = typer.Option(0.0, "--gpus-per-trial", help="Ray: GPUs per run."),
+    launcher_opt: list[str] | None = LAUNCHER_OPT,
     output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Runs root."),
     resume: str | None = typer.Option(
         None, "--resume", help="Run the unfinished combinations of SWEEP."
@@ -44,11 +53,6 @@ def sweep(
     root = output_dir or default_root()
     if resume and (config or overrides):
         raise ConfigError("with --resume, give no config or overrides: the sweep has them")
-    options = {
-        "ray_address": ray_address,
-        "cpus_per_trial": cpus_per_trial,
-        "gpus_per_trial": gpus_per_trial,
-    }
     record = run_grid(
         config,
         list(overrides or []),
@@ -59,7 +63,7 @@ def sweep(
         objective,
         direction,
         resume,
-        options,
+        launcher_opt,
     )
     rows = results_table(record, root)
     _print_sweep(record, rows, fmt)
@@ -127,17 +131,13 @@ def tune(
         None, "--storage", help="Optuna storage URL (default: SQLite under the runs root)."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Sampler seed."),
-    launcher: str = typer.Option("local", "--launcher", help="Where trials execute: local, ray."),
+    launcher: str | None = LAUNCHER,
     in_process: bool = typer.Option(
         False,
         "--in-process",
         help="Trials in this process: faster, but GPU memory is not released between them.",
     ),
-    ray_address: str | None = typer.Option(
-        None, "--ray-address", help="Ray cluster: auto or HOST:PORT (default: a local Ray)."
-    ),
-    cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial", help="Ray: CPUs per run."),
-    gpus_per_trial: float = typer.Option(0.0, "--gpus-per-trial", help="Ray: GPUs per run."),
+    launcher_opt: list[str] | None = LAUNCHER_OPT,
     output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Runs root."),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
 ) -> None:
@@ -163,11 +163,7 @@ def tune(
         seed,
         launcher,
         in_process,
-        {
-            "ray_address": ray_address,
-            "cpus_per_trial": cpus_per_trial,
-            "gpus_per_trial": gpus_per_trial,
-        },
+        launcher_opt,
     )
     _print_study(summary, fmt)
     failed = [

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from runlab._imports import import_object
 from runlab.config.compose import compose
-from runlab.config.validate import import_object, resolve
+from runlab.config.validate import resolve
 
 
 def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> dict[str, Any]:

@@ -236,6 +236,9 @@ class RunlabConfig:
     tensorboard: TensorboardSinkConfig = field(default_factory=TensorboardSinkConfig)
     wandb: WandbSinkConfig = field(default_factory=WandbSinkConfig)
     mlflow: MlflowSinkConfig = field(default_factory=MlflowSinkConfig)
+    # runlab sweep / tune: where runs execute, {name: ray, address: auto, cpus_per_trial: 2};
+    # the options are the launcher's own (docs/sweeps.md); --launcher and --launcher-opt win
+    launcher: dict[str, Any] = field(default_factory=dict)
 
 
 # Blocks where a `_target_` replaces the built-in choice: other keys are the target's kwargs.

@@ -12,7 +12,7 @@ from runlab._ids import slugify
 from runlab._secrets import REDACTED, redact_args, secret_values
 from runlab.errors import ConfigError
 from runlab.sweep.grid import expand
-from runlab.sweep.launchers import Job, JobResult, make_launcher
+from runlab.sweep.launchers import Job, JobResult, launcher_choice, make_launcher
 from runlab.sweep.record import SweepRecord
 from runlab.tracking.record import RunRecord
 from runlab.tracking.run import check_root, plain_name
@@ -24,27 +24,33 @@ def run_grid(
     overrides: list[str],
     root: Path,
     jobs: int = 1,
-    launcher: str = "local",
+    launcher: str | None = None,
     name: str | None = None,
     objective: str = "val.loss",
     direction: str = "minimize",
     resume: str | None = None,
-    launcher_options: dict[str, Any] | None = None,
+    launcher_options: list[str] | None = None,
 ) -> SweepRecord:
+    """``launcher`` and ``launcher_options`` (``key=value``) win over the config's
+    ``launcher:`` block (of a new sweep; a resumed one takes them from the command line)."""
     if direction not in ("minimize", "maximize"):
         raise ConfigError(f"--direction must be minimize or maximize, got {direction!r}")
     root = check_root(root.resolve())  # runs elsewhere write where this process reads
-    pool = make_launcher(launcher, jobs, **(launcher_options or {}))
     real: dict[int, list[str]] | None = None  # a new sweep's overrides, secrets included
     if resume:
+        pool = make_launcher(*launcher_choice(launcher, launcher_options), jobs=jobs)
         record = SweepRecord.load(root, resume, own=True)
     else:
         if config is None:
             raise ConfigError("missing CONFIG: runlab sweep CONFIG a=1,2 b=x,y")
         combinations, varying = expand(overrides, config)
         secrets: set[str] = set()
+        block = None
         for combo in combinations:  # every combination is a valid config before anything runs
-            secrets |= secret_values(load_checked(config, combo))
+            checked = load_checked(config, combo)
+            secrets |= secret_values(checked)
+            block = checked.get("launcher") if block is None else block
+        pool = make_launcher(*launcher_choice(launcher, launcher_options, block), jobs=jobs)
         record = SweepRecord.create(  # sweep.json without the secrets typed in the overrides
             root,
             plain_name(name, "--name") if name else Path(config).stem,

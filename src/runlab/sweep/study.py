@@ -18,7 +18,7 @@ from runlab._secrets import redact, redact_url
 from runlab._yaml import to_yaml
 from runlab.config.compose import compose
 from runlab.errors import ConfigError
-from runlab.sweep.launchers import Job, JobResult, make_launcher
+from runlab.sweep.launchers import Job, JobResult, launcher_choice, make_launcher
 from runlab.train.checks import load_checked
 
 T = TypeVar("T")
@@ -247,9 +247,9 @@ def run_study(
     study_name: str | None = None,
     storage: str | None = None,
     seed: int | None = None,
-    launcher: str = "local",
+    launcher: str | None = None,
     in_process: bool = False,
-    launcher_options: dict[str, Any] | None = None,
+    launcher_options: list[str] | None = None,
 ) -> dict[str, Any]:
     optuna = require("optuna", "tune", "runlab tune")
     from runlab.tracking.run import check_root, plain_name
@@ -275,8 +275,10 @@ def run_study(
             "no search space: give a search: block or overrides like "
             "optim.lr='tag(log, interval(1e-5, 1e-2))'"
         )
-    _check_space(config, fixed, space)
-    pool = make_launcher(launcher, jobs, **(launcher_options or {}))
+    corner = _check_space(config, fixed, space)
+    pool = make_launcher(
+        *launcher_choice(launcher, launcher_options, corner["launcher"]), jobs=jobs
+    )
     name = plain_name(study_name, "--study-name") if study_name else Path(config).stem
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     chosen = make_sampler(sampler, seed, space)  # a bad name fails before anything is written
@@ -417,13 +419,13 @@ def _run_in_process(
     return JobResult(job.index, 0, run.id, str(run.dir), status)
 
 
-def _check_space(config: str, fixed: list[str], space: dict[str, Any]) -> None:
+def _check_space(config: str, fixed: list[str], space: dict[str, Any]) -> dict[str, Any]:
     """Compose the config at a corner of the space: a bad key or type fails before any trial."""
     corner = []
     for key, d in space.items():
         value = d.choices[0] if hasattr(d, "choices") else d.low
         corner.append(_as_override(key, value))
-    load_checked(config, fixed + corner)
+    return load_checked(config, fixed + corner)
 
 
 def _tell(study: Any, trial: Any, result: JobResult, objectives: list[str], root: Path) -> None:

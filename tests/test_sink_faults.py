@@ -38,8 +38,8 @@ def test_a_mirror_process_that_dies_is_one_warning_and_no_claim(root: Path) -> N
     """Old code: nothing said the mirrors had stopped."""
     with runlab.start_run({}, root=root, sinks=["tests.sink_helpers:QuietSink"]) as run:
         run.log_epoch(0, {"val": {"loss": 1.0}})
-        assert run._mirror is not None and run._mirror._proc is not None
-        os.kill(run._mirror._proc.pid, signal.SIGKILL)
+        assert run._listeners and run._listeners[0]._proc is not None
+        os.kill(run._listeners[0]._proc.pid, signal.SIGKILL)
         deadline = time.monotonic() + 20
         while not _warnings(run.dir):
             assert time.monotonic() < deadline, "no warning"

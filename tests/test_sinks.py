@@ -423,7 +423,7 @@ def _python_run_then(tmp_path: Path, root: Path, ending: str) -> Path:
                 while not list(events.glob("events.out.tfevents.*")):
                     assert time.monotonic() < deadline, "the TensorBoard mirror wrote nothing"
                     time.sleep(0.1)
-                print(run._mirror._proc.pid, flush=True)
+                print(run._listeners[0]._proc.pid, flush=True)
                 os.kill(os.getpid(), signal.SIGKILL)
         """,
     )

@@ -8,9 +8,35 @@
         run.log_epoch(0, {"train": {"loss": 0.3}, "val": {"loss": 0.4}})
 """
 
+from os import PathLike
+from typing import Any
+
 from runlab._version import __version__
 from runlab.errors import RunlabError
-from runlab.tracking import Preempted, Run, RunRecord, RunState, load_runs, start_run
+from runlab.tracking import Preempted, Run, RunRecord, RunState, load_runs
+
+
+def start_run(
+    config: Any = None,
+    root: str | PathLike[str] | None = None,
+    name: str | None = None,
+    tags: dict[str, Any] | None = None,
+    **options: Any,
+) -> Run:
+    """Create and start a run; use it as ``with runlab.start_run(...) as run:``.
+
+    ``root`` is the runs root (default ``./runs`` or ``$RUNLAB_ROOT``); the run's files go to
+    ``<root>/<run_id>/``. Options: ``parent``, ``trial``, ``seed``, ``device``, ``overrides``,
+    ``heartbeat_interval`` (seconds, default 5 or ``$RUNLAB_HEARTBEAT_S``), ``capture_stdout``
+    (copy prints into stdout.log), ``handle_signals`` (SIGTERM -> ``preempted``), ``index``;
+    ``sinks`` (``["tensorboard", "wandb", "mlflow", "pkg.mod:MySink"]``) mirrors the run, with
+    ``sink_options`` per sink (default: the config's own ``wandb:`` ... blocks).
+    """
+    if "sinks" in options or "sink_options" in options:
+        from runlab.sinks.mirror import with_mirrors
+
+        options = with_mirrors(options, config)
+    return Run(root=root, name=name, config=config, tags=tags, **options).start()
 
 
 def __getattr__(name: str) -> object:

@@ -64,7 +64,7 @@ class Registry:
 
     def add(self, name: str, target: Any, options: type | None = None, help: str = "") -> None:
         """Register ``target`` (an object or an import path string) under ``name``."""
-        if not name or ":" in name or name in self._entries:
+        if not name or self.is_path(name) or name in self._entries:
             raise ValueError(f"{self.role} name {name!r} is empty, a path, or taken")
         self._entries[name] = Entry(name, target, options, help)
 
@@ -86,7 +86,7 @@ class Registry:
         from importlib.metadata import entry_points
 
         for point in entry_points(group=self.group):
-            if point.name not in self._entries and ":" not in point.name:
+            if point.name not in self._entries and not self.is_path(point.name):
                 self._entries[point.name] = Entry(point.name, point.value)
 
     def names(self) -> list[str]:
@@ -108,7 +108,8 @@ class Registry:
 
     @staticmethod
     def is_path(name: str) -> bool:
-        return ":" in name
+        """``pkg.mod:Name`` or ``pkg.mod.Name``: an import path, never a registered name."""
+        return ":" in name or "." in name
 
     def entry(self, name: str, where: str | None = None) -> Entry:
         """The entry for ``name`` (an import path makes one); unknown names raise ConfigError."""
@@ -134,7 +135,7 @@ class Registry:
     def load(self, name: str, where: str | None = None) -> Any:
         """The implementation registered as ``name`` (imported now), checked against the role."""
         where = where or self.role
-        obj = self.entry(name, where).load(f"{where} {name!r}" if ":" not in name else where)
+        obj = self.entry(name, where).load(where if self.is_path(name) else f"{where} {name!r}")
         problem = self._check(obj) if self._check is not None else None
         if problem:
             raise ConfigError(f"{where} {name!r} {problem}")

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from runlab.errors import ConfigError, exception_text
+from runlab.errors import ConfigError
 
 EXIT_FOR_STATUS = {"finished": 0, "stopped": 0, "pruned": 0, "failed": 1, "preempted": 143}
 
@@ -113,10 +113,14 @@ def run(
                 f"--resume {resume}: run {resume_dir.name} has no checkpoints/last.pt"
             )
     cfg = _compose(config, rest, resume_dir)
-    if resume_dir is not None and cfg["loop"] != "supervised":
-        raise ConfigError(
-            f"--resume continues runs of loop: supervised; this run's loop is {cfg['loop']!r}"
-        )
+    if resume_dir is not None:
+        from runlab.train.loops import get_loop
+
+        if not get_loop(cfg["loop"]).resumable:
+            raise ConfigError(
+                f"--resume continues runs of loop: supervised (or another resumable loop); "
+                f"this run's loop is {cfg['loop']!r}"
+            )
     if keep_checkpoints:
         cfg["checkpoint"]["keep"] = True
     if sink:
@@ -132,7 +136,8 @@ def run(
         sys.stdout.write(to_yaml(redact(cfg)))
         return
     seed_value = _seed(seed, cfg)
-    from runlab.train.preflight import format_report, preflight
+    from runlab.train.preflight import format_report
+    from runlab.train.session import preflight
     from runlab.train.supervised import resolve_device
 
     dev = resolve_device(device)
@@ -190,86 +195,51 @@ def _train(
     optuna_trial: str | None = None,
     baseline: Any = None,
 ) -> tuple[str, Path, str]:
-    from runlab.sinks.mirror import sink_options
-    from runlab.tracking.run import Pruned, Run
-    from runlab.train.data import load_dataset
-    from runlab.train.fit import fit
+    from runlab.train.loops import LoopContext
+    from runlab.train.session import open_run, train_config
 
-    # given explicitly: a resumed run's Run is built before it reads its config.yaml
-    mirrors = {
-        "sinks": cfg["sinks"],
-        "sink_options": {s: sink_options(cfg, s) for s in cfg["sinks"]},
-    }
-    if resume_dir is not None:
-        run = Run.reopen(resume_dir, **mirrors)
-        run.update_info(resume_overrides=overrides)
-    else:
-        name = run_name or Path(str(config)).stem
-        run = Run(
-            root=root,
-            name=name,
-            config=cfg,
-            seed=seed,
-            device=str(device),
-            overrides=overrides,
-            **(lineage or {}),
-            **mirrors,
-        )
-    from runlab.monitor.alerts import Alerts
+    run, alerts = open_run(
+        cfg,
+        root=root,
+        name=run_name or Path(str(config)).stem,
+        resume_dir=resume_dir,
+        overrides=overrides,
+        seed=seed,
+        device=str(device),
+        **(lineage or {}),
+    )
+    callbacks = []
+    if optuna_trial:
+        from runlab.sweep.study import TrialReporter
 
-    alerts = Alerts(cfg["alerts"], run)
-    if alerts.enabled:
-        run.on_end(alerts.run_ended)
-    watch = {"baseline": baseline, "alerts": alerts}
-    try:
-        with run:
-            if cfg["loop"] == "episodic":
-                from runlab.train.episodic import fit_episodic
-
-                data = data or load_dataset(cfg["data"], cfg["task"], seed)
-                fit_episodic(cfg, run, data, device, seed, progress_to_stderr=quiet_stdout, **watch)
-            elif cfg["loop"] != "supervised":
-                from runlab._imports import import_object
-
-                import_object(cfg["loop"], "loop")(cfg, run)
-            else:
-                data = data or load_dataset(cfg["data"], cfg["task"], seed)
-                callbacks = []
-                if optuna_trial:
-                    from runlab.sweep.study import TrialReporter
-
-                    reporter = TrialReporter.from_spec(optuna_trial)
-                    run.update_info(params=reporter.trial.params)
-                    callbacks.append(reporter)
-                fit(
-                    cfg,
-                    run,
-                    data,
-                    device,
-                    seed,
-                    resume=resume_dir is not None,
-                    progress_to_stderr=quiet_stdout,
-                    callbacks=callbacks,
-                    **watch,
-                )
-    except Pruned as pruned:
-        sys.stderr.write(f"runlab: {pruned}; run {run.id} ended pruned\n")
-        return "pruned", run.dir, run.id
-    except KeyboardInterrupt:
-        if run.stop_requested:  # `runlab stop` on a loop that does not poll: ended stopped
-            sys.stderr.write(f"runlab: stopped ({run.stop_reason}); run {run.id}\n")
-            return "stopped", run.dir, run.id
+        reporter = TrialReporter.from_spec(optuna_trial)
+        run.update_info(params=reporter.trial.params)
+        callbacks.append(reporter)
+    ctx = LoopContext(
+        device=device,
+        seed=seed,
+        data=data,
+        resume=resume_dir is not None,
+        callbacks=callbacks,
+        baseline=baseline,
+        progress_to_stderr=quiet_stdout,
+    )
+    outcome = train_config(cfg, run, ctx, alerts)
+    if outcome.status == "pruned":
+        sys.stderr.write(f"runlab: {outcome.message}; run {run.id} ended pruned\n")
+    elif outcome.status == "interrupted":
         sys.stderr.write(f"runlab: interrupted; run {run.id} stopped ({run.dir})\n")
-        raise typer.Exit(130) from None
-    except Exception as err:
+        raise typer.Exit(130)
+    elif outcome.status == "stopped" and outcome.message:
+        sys.stderr.write(f"runlab: stopped ({outcome.message}); run {run.id}\n")
+    elif outcome.status == "failed":
         where = (
             f"traceback in {run.dir / 'metrics.json'}"
             if not run.end_problems
             else f"traceback not saved: {'; '.join(run.end_problems)}"
         )
-        sys.stderr.write(f"runlab: error: run failed: {exception_text(err)} ({where})\n")
-        return "failed", run.dir, run.id
-    return run.status.value, run.dir, run.id
+        sys.stderr.write(f"runlab: error: run failed: {outcome.message} ({where})\n")
+    return outcome.status, run.dir, run.id
 
 
 def _explain_stop(run_dir: Path) -> None:
@@ -324,7 +294,7 @@ def check(
     evaluators, gates, checkpoint round trip. Writes no run directory."""
     from runlab.tracking.run import default_root
     from runlab.train.checks import load_checked
-    from runlab.train.preflight import preflight
+    from runlab.train.session import preflight
     from runlab.train.supervised import resolve_device
 
     cfg = load_checked(config, list(overrides or []))

@@ -119,6 +119,8 @@ class RunlabLogger(Logger):
 
     def _ensure(self, reopen: bool = True) -> Run:
         """The run; one that has ended is reopened when there is something new to record."""
+        from runlab.sinks.mirror import with_mirrors
+
         if self._run is None:
             self._run = Run(
                 root=self._root,
@@ -126,11 +128,12 @@ class RunlabLogger(Logger):
                 config=self._config,
                 tags=self._tags,
                 handle_signals=False,  # Lightning has its own SIGTERM handling
-                **self._options,
+                **with_mirrors(self._options, self._config),
             ).start()
         elif reopen and self._run.status.value != "running":
             self._ended_as = self._run.status.value
-            self._run = Run.reopen(self._run.dir, **self._options).start()
+            options = with_mirrors(self._options, self._config)
+            self._run = Run.reopen(self._run.dir, **options).start()
         return self._run
 
     # ModelCheckpoint saves to save_dir/name/version/checkpoints: here <root>/<run id>/checkpoints

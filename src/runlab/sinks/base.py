@@ -10,56 +10,43 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from runlab.config.schema import SINK_CONFIGS
 from runlab.registry import Registry
+from runlab.tracking.records import (  # what a sink receives: the run's own records
+    EpochRecord,
+    Final,
+    Record,
+    RunMeta,
+    StepRecord,
+    numeric,
+    provenance_fields,
+)
 
+__all__ = [
+    "SINKS",
+    "SINK_NAMES",
+    "EpochRecord",
+    "Final",
+    "Record",
+    "RunMeta",
+    "Sink",
+    "StepRecord",
+    "artifacts_of",
+    "check_sink_names",
+    "epoch_scalars",
+    "finite",
+    "flat_numbers",
+    "flat_params",
+    "numeric",
+    "provenance_fields",
+    "step_scalars",
+    "tag_list",
+]
 ARTIFACT_KINDS = ("config", "metrics", "scalars", "figures", "checkpoint")
 DEFAULT_TIMEOUT_S = 60.0
-
-
-@dataclass(frozen=True)
-class RunMeta:
-    id: str
-    name: str
-    dir: Path
-    config: dict[str, Any]  # redacted
-    tags: dict[str, Any]
-    parent: str | None = None
-    created: str | None = None
-    resumed: bool = False
-    git_commit: str | None = None  # provenance, from run.json
-    user: str | None = None
-    source: str | None = None  # the program that ran (its script or command)
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    step: int
-    time: float
-    values: dict[str, float]
-
-
-@dataclass(frozen=True)
-class EpochRecord:
-    epoch: int
-    time: float
-    metrics: dict[str, dict[str, float]]  # split -> name -> value
-    extras: dict[str, float] = field(default_factory=dict)  # lr, epoch_time_s, ...
-
-
-Record = StepRecord | EpochRecord
-
-
-@dataclass(frozen=True)
-class Final:
-    status: str  # finished, failed, stopped, preempted, pruned, crashed
-    summary: dict[str, Any]  # metrics.json
-    run_dir: Path
-    ended: float | None = None
 
 
 class Sink:
@@ -108,33 +95,6 @@ class Sink:
 
     def discard(self, meta: RunMeta) -> None:
         """Remove an incomplete earlier mirror of ``meta`` so that a sync does not repeat it."""
-
-
-def provenance_fields(info: Mapping[str, Any]) -> dict[str, Any]:
-    """RunMeta's provenance fields from a run.json."""
-    git = info.get("git")
-    git = git if isinstance(git, Mapping) else {}
-    command = info.get("command") if isinstance(info.get("command"), list) else []
-    return {
-        "git_commit": git.get("commit") or None,
-        "user": info.get("user") or None,
-        "source": str(command[1] if len(command) > 1 else command[0]) if command else None,
-    }
-
-
-def numeric(values: Mapping[str, Any]) -> dict[str, float]:
-    """The scalar numbers among ``values`` (bools count; strings, lists, None do not)."""
-    out: dict[str, float] = {}
-    for key, value in values.items():
-        if not isinstance(value, (int, float)):
-            item = getattr(value, "item", None)  # NumPy / torch scalars
-            try:
-                value = item() if callable(item) else None
-            except (ValueError, RuntimeError):
-                continue
-        if isinstance(value, (int, float)):
-            out[str(key)] = float(value)
-    return out
 
 
 def finite(value: float) -> bool:

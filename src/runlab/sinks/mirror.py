@@ -31,6 +31,7 @@ from typing import Any
 from runlab import _io
 from runlab.errors import ConfigError, MissingDependencyError
 from runlab.sinks.base import SINKS, Final, Record, RunMeta, Sink
+from runlab.tracking.records import Listener
 
 MIRRORS_FILE = "mirrors.json"
 QUEUE_SIZE = 100_000  # records; a sink this far behind drops step records and says so
@@ -43,6 +44,40 @@ Warn = Callable[[str, str], None]  # (sink name, message)
 def sink_options(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     block = config.get(name)
     return dict(block) if isinstance(block, Mapping) else {}
+
+
+def _print_warning(sink: str, message: str) -> None:
+    with contextlib.suppress(Exception):
+        sys.stderr.write(f"runlab: warning: {message}\n")
+
+
+def mirror_for(
+    sinks: Sequence[str] | None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    config: Any = None,
+) -> MirrorProcess | None:
+    """The mirrors of a run as its listener, or None without sinks. ``options`` per sink
+    name; by default each sink's block of ``config`` (``wandb:``, ``mlflow:``, ...)."""
+    if not sinks:
+        return None
+    if options is None:
+        plain = config if isinstance(config, Mapping) else {}
+        options = {name: sink_options(plain, name) for name in sinks}
+    return MirrorProcess.build(list(sinks), options)
+
+
+def with_mirrors(run_options: Mapping[str, Any], config: Any = None) -> dict[str, Any]:
+    """Run options with ``sinks`` / ``sink_options`` turned into the mirror listener: what
+    ``runlab.start_run(..., sinks=[...])`` and the Lightning logger accept."""
+    from runlab._yaml import to_plain
+
+    options = dict(run_options)
+    mirror = mirror_for(
+        options.pop("sinks", None), options.pop("sink_options", None), to_plain(config)
+    )
+    if mirror is not None:
+        options["listeners"] = [*options.get("listeners", ()), mirror]
+    return options
 
 
 def build_sink(name: str, options: Mapping[str, Any] | None = None) -> Sink:
@@ -189,7 +224,7 @@ class Mirror:
             record_mirrors(self._meta.dir, entries)
 
 
-class MirrorProcess:
+class MirrorProcess(Listener):
     """The parent's side of a run's mirrors: the sinks run in a child process
     (``python -m runlab.sinks.child``), so that neither their work nor their libraries' threads
     take the GIL from the training loop. The training thread only puts records on a bounded
@@ -211,7 +246,10 @@ class MirrorProcess:
 
     @classmethod
     def build(
-        cls, names: Sequence[str], options: Mapping[str, Mapping[str, Any]], warn: Warn
+        cls,
+        names: Sequence[str],
+        options: Mapping[str, Mapping[str, Any]],
+        warn: Warn | None = None,
     ) -> MirrorProcess:
         """The sinks by name. A bad name or option is the user's input (ConfigError, no run);
         a sink whose own constructor raises is off for the run, with one warning at start."""
@@ -225,9 +263,30 @@ class MirrorProcess:
                 broken.append((name, describe_error(err)))
             else:
                 built.append(name)
-        process = cls(sinks, warn, broken)
+        process = cls(sinks, warn or _print_warning, broken)
         process.names = built
         return process
+
+    # the run's listener: built (and checked) before the run directory exists, so that a bad
+    # sink makes no run; it records in run.json what the mirrors were given (checked, defaults
+    # filled in, secrets out), so that `runlab sync` mirrors to the same places
+    def attach(self, warn: Warn) -> None:
+        self._warn = warn
+
+    def run_info(self) -> dict[str, Any]:
+        from runlab._secrets import redact
+
+        built = zip(self.names, self.sinks, strict=True)
+        return {"sinks": {name: redact(sink.options) for name, sink in built}}
+
+    def on_start(self, meta: RunMeta) -> None:
+        self.start(meta)
+
+    def on_record(self, record: Record) -> None:
+        self.put(record)
+
+    def on_end(self, final: Final) -> None:
+        self.finish(final)
 
     def start(self, meta: RunMeta) -> None:
         self._meta = meta

@@ -369,9 +369,9 @@ def _run_in_process(
     """A trial in this process (``--in-process``): no interpreter or import cost, but GPU
     memory and any leaked state stay with the parent."""
     from runlab.monitor.baseline import load_baseline
-    from runlab.tracking.run import Pruned, Run
     from runlab.train.data import load_dataset
-    from runlab.train.fit import fit
+    from runlab.train.loops import LoopContext
+    from runlab.train.session import open_run, train_config
     from runlab.train.supervised import resolve_device
 
     args = job.args
@@ -382,40 +382,33 @@ def _run_in_process(
             raise ConfigError("--in-process supports loop: supervised only")
         data = load_dataset(cfg["data"], cfg["task"], 42)
         baseline = load_baseline(cfg["baseline"], root) if cfg["baseline"] else None
+        run, alerts = open_run(
+            cfg,
+            root=root,
+            name=name,
+            overrides=overrides,
+            info={"params": trial.params},
+            seed=42,
+            parent=f"study:{name}",
+            trial=trial.number,
+            capture_stdout=False,
+            handle_signals=False,
+        )
     except Exception as err:
         return JobResult(job.index, 2, status="failed", stderr_tail=f"runlab: error: {err}")
-    run = Run(
-        root=root,
-        name=name,
-        config=cfg,
-        overrides=overrides,
+    ctx = LoopContext(
+        device=resolve_device("auto"),
         seed=42,
-        parent=f"study:{name}",
-        trial=trial.number,
-        capture_stdout=False,
-        handle_signals=False,
-        sinks=cfg["sinks"],  # options: the config's own wandb:/mlflow:/tensorboard: blocks
+        data=data,
+        callbacks=[TrialReporter(trial, objectives[0], enabled=len(objectives) == 1)],
+        baseline=baseline,
+        show_progress=False,
+        progress_to_stderr=True,
     )
-    run.update_info(params=trial.params)
-    reporter = TrialReporter(trial, objectives[0], enabled=len(objectives) == 1)
-    status = "finished"
-    try:
-        with run:
-            fit(
-                cfg,
-                run,
-                data,
-                resolve_device("auto"),
-                42,
-                show_progress=False,
-                progress_to_stderr=True,
-                callbacks=[reporter],
-                baseline=baseline,
-            )
-    except Pruned:
-        status = "pruned"
-    except Exception:
-        status = "failed"
+    outcome = train_config(cfg, run, ctx, alerts)
+    if outcome.status == "interrupted":
+        raise KeyboardInterrupt
+    status = outcome.status if outcome.status in ("pruned", "failed") else "finished"
     return JobResult(job.index, 0, run.id, str(run.dir), status)
 
 

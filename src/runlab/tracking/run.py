@@ -29,8 +29,7 @@ from runlab.tracking.state import RunState
 from runlab.tracking.summary import Summary
 
 if TYPE_CHECKING:
-    from runlab.sinks.base import RunMeta
-    from runlab.sinks.mirror import MirrorProcess
+    from runlab.tracking.records import Listener, RunMeta
 
 DEFAULT_ROOT = "runs"
 DEFAULT_HEARTBEAT_S = 5.0
@@ -101,8 +100,7 @@ class Run:
         capture_stdout: bool = True,
         handle_signals: bool = True,
         index: bool = True,
-        sinks: Sequence[str] | None = None,
-        sink_options: Mapping[str, Mapping[str, Any]] | None = None,
+        listeners: Sequence[Listener] = (),
         _existing: Path | None = None,
     ) -> None:
         self.root = Path(root) if root is not None else default_root()
@@ -137,22 +135,12 @@ class Run:
         self._ended = False
         self._finishing = False
         self.end_problems: list[str] = []  # what the end could not write (a full disk)
-        self._mirror: MirrorProcess | None = None
-        if sinks:  # built (and checked) before the run directory exists: a bad sink makes none
-            from runlab.sinks.mirror import MirrorProcess
-            from runlab.sinks.mirror import sink_options as options_in
-
-            options = sink_options
-            if options is None:  # the config's own wandb:/mlflow:/tensorboard: blocks
-                plain = self.config if isinstance(self.config, Mapping) else {}
-                options = {name: options_in(plain, name) for name in sinks}
-            self._mirror = MirrorProcess.build(list(sinks), options, self._sink_warning)
-        # what the mirrors were given (checked, defaults filled, secrets out): `runlab sync`
-        # mirrors to the same places, and completes or replaces what a crash left there
-        mirrored = None
-        if sinks and self._mirror is not None:
-            built = zip(self._mirror.names, self._mirror.sinks, strict=True)
-            mirrored = {name: redact(sink.options) for name, sink in built}
+        # built (and checked) before the run directory exists: a bad sink makes none
+        self._listeners = list(listeners)
+        listened: dict[str, Any] = {}
+        for listener in self._listeners:
+            listener.attach(self._listener_warning)
+            listened.update(listener.run_info())
 
         # A SIGTERM from here on is noted, and acted on once the directory is whole.
         self._ready = False
@@ -160,11 +148,13 @@ class Run:
         try:
             if _existing is not None:
                 self._reopen(_existing)
-                if mirrored:
-                    self.info["sinks"] = {**(self.info.get("sinks") or {}), **mirrored}
+                if listened.get("sinks"):
+                    listened["sinks"] = {**(self.info.get("sinks") or {}), **listened["sinks"]}
+                if listened:
+                    self.info.update(listened)
                     self._write_info()
             else:
-                self._create(device, seed, parent, trial, overrides, mirrored)
+                self._create(device, seed, parent, trial, overrides, listened)
         except BaseException:
             self._restore_signal_handler()
             raise
@@ -177,7 +167,7 @@ class Run:
         parent: str | None,
         trial: Any,
         overrides: Sequence[str] | None,
-        mirrored: dict[str, Any] | None,
+        listened: dict[str, Any],
     ) -> None:
         self.id, self.dir = self._make_dir()
         self.info: dict[str, Any] = {
@@ -196,8 +186,7 @@ class Run:
             "trial": trial,
             "heartbeat_interval": self.heartbeat_interval,
         }
-        if mirrored:
-            self.info["sinks"] = mirrored
+        self.info.update(listened)
         _io.atomic_write_text(self.dir / "config.yaml", to_yaml(self.safe_config))
         safe_overrides = redact_args(overrides or [], self._secrets)
         _io.atomic_write_text(self.dir / "overrides.yaml", to_yaml(safe_overrides))
@@ -305,7 +294,7 @@ class Run:
         self._update_index()
 
     def _meta(self, resumed: bool) -> RunMeta:
-        from runlab.sinks.base import RunMeta, provenance_fields
+        from runlab.tracking.records import RunMeta, provenance_fields
 
         config = self.safe_config
         return RunMeta(
@@ -320,8 +309,8 @@ class Run:
             **provenance_fields(self.info),
         )
 
-    def _sink_warning(self, sink: str, message: str) -> None:
-        """A sink's one warning, from its own thread: an event, and a line on stderr."""
+    def _listener_warning(self, sink: str, message: str) -> None:
+        """A listener's warning (a sink's, from its own thread): an event and a line on stderr."""
         with contextlib.suppress(Exception):  # after the run's files are closed: nothing to do
             self.event("on_warning", code="sink_failed", sink=sink, message=message)
         with contextlib.suppress(Exception):
@@ -367,8 +356,10 @@ class Run:
         self.event(
             "on_resume" if resumed else "on_start", run_id=self.id, name=self.name, tags=self.tags
         )
-        if self._mirror is not None:
-            self._mirror.start(self._meta(resumed))
+        if self._listeners:
+            meta = self._meta(resumed)
+            for listener in self._listeners:
+                listener.on_start(meta)
         self._beat()
         self._thread = threading.Thread(
             target=self._beat_loop, name="runlab-heartbeat", daemon=True
@@ -561,15 +552,16 @@ class Run:
             if self._steps is not None:
                 with contextlib.suppress(Exception):
                     self._steps.close()
-        if self._mirror is not None:
-            from runlab.sinks.base import Final
+        if self._listeners:
+            from runlab.tracking.records import Final
 
             final = Final(status.value, self._safe_summary(), self.dir, ended)
-            try:
-                self._mirror.finish(final)  # each sink waits at most its own timeout
-            except KeyboardInterrupt:  # a Ctrl-C while the mirrors catch up: leave them
-                noted.append(signal.SIGINT)
-                self._mirror.abandon()
+            for listener in self._listeners:
+                try:
+                    listener.on_end(final)  # each sink waits at most its own timeout
+                except KeyboardInterrupt:  # a Ctrl-C while the mirrors catch up: leave them
+                    noted.append(signal.SIGINT)
+                    listener.abandon()
         with contextlib.suppress(Exception):
             self._events.close()
         self._restore_signal_handler()
@@ -643,10 +635,12 @@ class Run:
         if steps is None:
             steps = self._steps = _io.JsonlAppender(self.dir / "steps.jsonl", STEP_FLUSH_S)
         steps.write(record)
-        if self._mirror is not None:
-            from runlab.sinks.base import StepRecord, numeric
+        if self._listeners:
+            from runlab.tracking.records import StepRecord, numeric
 
-            self._mirror.put(StepRecord(step, record["time"], numeric(metrics)))
+            step_record = StepRecord(step, record["time"], numeric(metrics))
+            for listener in self._listeners:
+                listener.on_record(step_record)
 
     def log_epoch(
         self,
@@ -671,11 +665,13 @@ class Run:
         if summarize:
             self.summary.set_default_value("last_epoch", epoch)
         self.event("on_epoch_end", epoch=epoch, metrics=metrics, **extra)
-        if self._mirror is not None:
-            from runlab.sinks.base import EpochRecord, numeric
+        if self._listeners:
+            from runlab.tracking.records import EpochRecord, numeric
 
             per_split = {split: numeric(values) for split, values in metrics.items()}
-            self._mirror.put(EpochRecord(epoch, time.time(), per_split, numeric(extra)))
+            epoch_record = EpochRecord(epoch, time.time(), per_split, numeric(extra))
+            for listener in self._listeners:
+                listener.on_record(epoch_record)
         _io.atomic_write_json(self.dir / "metrics.json", self._safe_summary())
         if self._status is RunState.RUNNING:
             self._beat()  # status and watch see the epoch now, not at the next heartbeat
@@ -807,6 +803,8 @@ def start_run(
     ``root`` is the runs root (default ``./runs`` or ``$RUNLAB_ROOT``); the run's files go to
     ``<root>/<run_id>/``. Options: ``parent``, ``trial``, ``seed``, ``device``, ``overrides``,
     ``heartbeat_interval`` (seconds, default 5 or ``$RUNLAB_HEARTBEAT_S``), ``capture_stdout``
-    (copy prints into stdout.log), ``handle_signals`` (SIGTERM -> ``preempted``), ``index``.
+    (copy prints into stdout.log), ``handle_signals`` (SIGTERM -> ``preempted``), ``index``,
+    ``listeners`` (:class:`runlab.tracking.records.Listener`; ``runlab.start_run`` also takes
+    ``sinks``).
     """
     return Run(root=root, name=name, config=config, tags=tags, **options).start()

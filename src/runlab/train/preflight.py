@@ -1,4 +1,5 @@
-"""Preflight: the whole path of a run in seconds, before the real run spends the GPU.
+"""Preflight stages: the whole path of a run in seconds, before the real run spends the GPU
+(:func:`runlab.train.session.preflight` runs the config's loop's own).
 
 Stages: data (load, shapes, NaN counts, split sizes), model (build, parameter count), train
 (2 batches forward, backward, optimizer step), validate (2 batches through the loss and every
@@ -16,7 +17,6 @@ from typing import Any, TypeVar
 
 import torch
 
-from runlab._imports import import_object
 from runlab.errors import ConfigError, RunlabError
 from runlab.train.data import Dataset, load_dataset
 
@@ -27,7 +27,8 @@ class PreflightError(RunlabError):
     """A preflight stage failed; the message names the stage."""
 
 
-def _stage(report: dict[str, Any], name: str, fn: Callable[[], T]) -> T:
+def stage(report: dict[str, Any], name: str, fn: Callable[[], T]) -> T:
+    """Run one preflight stage: its time in the report, its failure named after it."""
     t0 = time.perf_counter()
     try:
         result = fn()
@@ -41,31 +42,19 @@ def _stage(report: dict[str, Any], name: str, fn: Callable[[], T]) -> T:
     return result
 
 
-def preflight(
-    cfg: dict[str, Any], device: torch.device, seed: int, baseline: Any = None
-) -> tuple[dict[str, Any], Dataset | None]:
-    """Run every stage; returns (report, the loaded dataset for the real run to reuse).
-    ``baseline`` (a runlab.monitor.Baseline) lets the gates stage check ``baseline.*``."""
+def preflight_supervised(cfg: dict[str, Any], ctx: Any, report: dict[str, Any]) -> Dataset:
     from runlab.train.supervised import SupervisedTrainer
 
-    report: dict[str, Any] = {"stages": {}, "device": str(device)}
-    t0 = time.perf_counter()
-    if cfg["loop"] == "episodic":
-        return _preflight_episodic(cfg, device, seed, report, t0, baseline)
-    if cfg["loop"] != "supervised":
-        _stage(report, "loop", lambda: _check_loop(cfg["loop"]))
-        report["seconds"] = round(time.perf_counter() - t0, 3)
-        return report, None
-    data = _data_stage(report, cfg, seed)
-    trainer = _model_stage(report, lambda: SupervisedTrainer(cfg, data, device, seed))
+    data = _data_stage(report, cfg, ctx.seed)
+    trainer = _model_stage(report, lambda: SupervisedTrainer(cfg, data, ctx.device, ctx.seed))
     report["warnings"] = trainer.warnings
-    _stage(report, "train", lambda: float(trainer.train_batches(2)))
-    val = _stage(report, "validate", lambda: _validate(trainer, cfg))
+    stage(report, "train", lambda: float(trainer.train_batches(2)))
+    val = stage(report, "validate", lambda: _validate(trainer, cfg))
     report["validate"] = {k: v for k, v in val.items() if not k.startswith("_")}
-    _gates_stage(report, cfg, {"train.loss"} | {f"val.{k}" for k in report["validate"]}, baseline)
-    _stage(report, "checkpoint", lambda: _checkpoint_round_trip(trainer))
-    report["seconds"] = round(time.perf_counter() - t0, 3)
-    return report, data
+    produced = {"train.loss"} | {f"val.{k}" for k in report["validate"]}
+    _gates_stage(report, cfg, produced, ctx.baseline)
+    stage(report, "checkpoint", lambda: _checkpoint_round_trip(trainer))
+    return data
 
 
 def check_resume(
@@ -89,30 +78,15 @@ def check_resume(
     return data
 
 
-def _check_loop(path: str) -> None:
-    """A custom loop imports and can be called as ``fn(cfg, run)``."""
-    import inspect
-
-    fn = import_object(path, "loop")
-    if not callable(fn):
-        raise ConfigError(f"loop {path!r} is not a function (it is {type(fn).__name__})")
-    try:
-        inspect.signature(fn).bind({}, None)
-    except TypeError as err:
-        raise ConfigError(f"loop {path!r} must be callable as fn(cfg, run): {err}") from err
-    except ValueError:  # a builtin without a signature: it is called and we shall see
-        pass
-
-
 def _data_stage(report: dict[str, Any], cfg: dict[str, Any], seed: int) -> Dataset:
-    data = _stage(report, "data", lambda: load_dataset(cfg["data"], cfg["task"], seed))
+    data = stage(report, "data", lambda: load_dataset(cfg["data"], cfg["task"], seed))
     report["data"] = data.describe()
     return data
 
 
 def _model_stage(report: dict[str, Any], build: Callable[[], T]) -> T:
     """Build the trainer (and so the model); report the model's class and size."""
-    trainer = _stage(report, "model", build)
+    trainer = stage(report, "model", build)
     model = trainer.model  # type: ignore[attr-defined]
     report["model"] = {
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -130,23 +104,17 @@ def _gates_stage(
     gates = gates_from_config(cfg)
     if gates:
         epochs = int(cfg["trainer"]["epochs"])
-        _stage(report, "gates", lambda: check_gates(gates, produced, baseline, epochs))
+        stage(report, "gates", lambda: check_gates(gates, produced, baseline, epochs))
 
 
-def _preflight_episodic(
-    cfg: dict[str, Any],
-    device: torch.device,
-    seed: int,
-    report: dict[str, Any],
-    t0: float,
-    baseline: Any = None,
-) -> tuple[dict[str, Any], Dataset]:
+def preflight_episodic(cfg: dict[str, Any], ctx: Any, report: dict[str, Any]) -> Dataset:
+    device, seed, baseline = ctx.device, ctx.seed, ctx.baseline
     from runlab.train.episodic import EpisodicTrainer
 
     data = _data_stage(report, cfg, seed)
     trainer = _model_stage(report, lambda: EpisodicTrainer(cfg, data, device, seed))
-    _stage(report, "train", lambda: [trainer.step() for _ in range(2)])
-    report["validate"] = _stage(report, "validate", lambda: trainer.evaluate("val"))
+    stage(report, "train", lambda: [trainer.step() for _ in range(2)])
+    report["validate"] = stage(report, "validate", lambda: trainer.evaluate("val"))
     produced = {"train.loss", "train.reward", "train.turnover"}
     _gates_stage(report, cfg, produced | {f"val.{k}" for k in report["validate"]}, baseline)
 
@@ -155,9 +123,8 @@ def _preflight_episodic(
             trainer.save(Path(tmp) / "check.pt", 0, None)
             torch.load(Path(tmp) / "check.pt", map_location="cpu", weights_only=True)
 
-    _stage(report, "checkpoint", round_trip)
-    report["seconds"] = round(time.perf_counter() - t0, 3)
-    return report, data
+    stage(report, "checkpoint", round_trip)
+    return data
 
 
 def _validate(trainer: Any, cfg: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,159 @@
+"""Training loops by name: ``loop: supervised`` (the default), ``loop: episodic``, a plugin's
+name (entry-point group ``runlab.loops``), or an import path ``pkg.mod:fn``.
+
+A loop is a :class:`Loop` subclass (it may also preflight a config and be resumable) or a plain
+function ``fn(cfg, run)`` that trains and records through ``run``. Both are called by
+:func:`runlab.train.session.train_config`, the one place that trains a config.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from runlab.errors import ConfigError
+from runlab.registry import Registry
+
+
+@dataclass
+class LoopContext:
+    """What the one place that trains a config gives a loop besides the config and the run."""
+
+    device: Any = None  # a torch.device
+    seed: int = 42
+    data: Any = None  # the dataset the preflight loaded, or None: the loop loads it
+    resume: bool = False  # continue from checkpoints/last.pt
+    callbacks: list[Any] = field(default_factory=list)  # cb(epoch, metrics) after each epoch
+    baseline: Any = None  # a runlab.monitor.Baseline for the gates
+    alerts: Any = None  # a runlab.monitor.Alerts
+    show_progress: bool = True
+    progress_to_stderr: bool = False
+
+    def dataset(self, cfg: dict[str, Any]) -> Any:
+        """The config's dataset, loaded once."""
+        if self.data is None:
+            from runlab.train.data import load_dataset
+
+            self.data = load_dataset(cfg["data"], cfg["task"], self.seed)
+        return self.data
+
+
+class Loop:
+    """A training loop. Subclasses implement :meth:`train`; :meth:`preflight` checks the whole
+    path of a run in seconds (the default only checks that the loop can be called)."""
+
+    name: ClassVar[str] = "loop"
+    resumable: ClassVar[bool] = False  # `runlab run --resume` continues its runs
+
+    def train(self, cfg: dict[str, Any], run: Any, ctx: LoopContext) -> None:
+        raise NotImplementedError
+
+    def preflight(self, cfg: dict[str, Any], ctx: LoopContext, report: dict[str, Any]) -> Any:
+        """Fill ``report`` (stages, data, model, validate) and return the dataset loaded, if
+        any, for the run to reuse."""
+        return None
+
+
+class SupervisedLoop(Loop):
+    """Minibatch gradient descent on (features, target) splits: runlab.train.fit."""
+
+    name = "supervised"
+    resumable = True
+
+    def train(self, cfg: dict[str, Any], run: Any, ctx: LoopContext) -> None:
+        from runlab.train.fit import fit
+
+        fit(
+            cfg,
+            run,
+            ctx.dataset(cfg),
+            ctx.device,
+            ctx.seed,
+            resume=ctx.resume,
+            show_progress=ctx.show_progress,
+            progress_to_stderr=ctx.progress_to_stderr,
+            callbacks=ctx.callbacks,
+            baseline=ctx.baseline,
+            alerts=ctx.alerts,
+        )
+
+    def preflight(self, cfg: dict[str, Any], ctx: LoopContext, report: dict[str, Any]) -> Any:
+        from runlab.train.preflight import preflight_supervised
+
+        return preflight_supervised(cfg, ctx, report)
+
+
+class EpisodicLoop(Loop):
+    """Allocations trained on sampled episodes by reward ascent: runlab.train.episodic."""
+
+    name = "episodic"
+
+    def train(self, cfg: dict[str, Any], run: Any, ctx: LoopContext) -> None:
+        from runlab.train.episodic import fit_episodic
+
+        fit_episodic(
+            cfg,
+            run,
+            ctx.dataset(cfg),
+            ctx.device,
+            ctx.seed,
+            show_progress=ctx.show_progress,
+            progress_to_stderr=ctx.progress_to_stderr,
+            callbacks=ctx.callbacks,
+            baseline=ctx.baseline,
+            alerts=ctx.alerts,
+        )
+
+    def preflight(self, cfg: dict[str, Any], ctx: LoopContext, report: dict[str, Any]) -> Any:
+        from runlab.train.preflight import preflight_episodic
+
+        return preflight_episodic(cfg, ctx, report)
+
+
+class FunctionLoop(Loop):
+    """A plain function ``fn(cfg, run)`` as a loop."""
+
+    def __init__(self, fn: Any, name: str) -> None:
+        self.fn, self.label = fn, name
+
+    def train(self, cfg: dict[str, Any], run: Any, ctx: LoopContext) -> None:
+        self.fn(cfg, run)
+
+    def preflight(self, cfg: dict[str, Any], ctx: LoopContext, report: dict[str, Any]) -> Any:
+        from runlab.train.preflight import stage
+
+        stage(report, "loop", self._check_signature)
+        return None
+
+    def _check_signature(self) -> None:
+        try:
+            inspect.signature(self.fn).bind({}, None)
+        except TypeError as err:
+            raise ConfigError(
+                f"loop {self.label!r} must be callable as fn(cfg, run): {err}"
+            ) from err
+        except ValueError:  # a builtin without a signature: it is called and we shall see
+            pass
+
+
+def _is_loop(obj: Any) -> str | None:
+    if isinstance(obj, type):
+        return None if issubclass(obj, Loop) else "is a class but not a runlab Loop subclass"
+    if callable(obj):
+        return None
+    return f"is not a function (it is {type(obj).__name__})"
+
+
+LOOPS = Registry("loop", "runlab.loops", check=_is_loop)
+LOOPS.add("supervised", SupervisedLoop, help=SupervisedLoop.__doc__ or "")
+LOOPS.add("episodic", EpisodicLoop, help=EpisodicLoop.__doc__ or "")
+
+
+def get_loop(name: str) -> Loop:
+    """The loop registered as ``name`` (or at the import path ``name``), ready to call."""
+    obj = LOOPS.load(name, "loop")
+    if isinstance(obj, type):
+        loop: Loop = obj()
+        return loop
+    return FunctionLoop(obj, name)

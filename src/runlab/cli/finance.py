@@ -12,6 +12,7 @@ import typer
 
 from runlab.cli._format import Format, fmt_value, write_csv, write_json, write_markdown, write_table
 from runlab.errors import ConfigError
+from runlab.tracking.roots import ROOT_HELP
 
 TABLE = [
     ("final_value", "Final Value"),
@@ -118,9 +119,7 @@ REPORT_COLUMNS = [
 
 
 def report(
-    root: Path | None = typer.Argument(
-        None, help="Runs root (default: $RUNLAB_ROOT or ./runs).", show_default=False
-    ),
+    root: Path | None = typer.Argument(None, help=ROOT_HELP, show_default=False),
     where: str | None = typer.Option(None, "--where", "-w", help="Filter runs (see runlab ls)."),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
 ) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 import typer
 
 from runlab.cli._format import Format, fmt_duration, fmt_value, write_json, write_table
-from runlab.cli.runs import ROOT_HELP, _root_arg
+from runlab.cli.runs import _root_arg
+from runlab.tracking.roots import ROOT_HELP
 
 
 def status(

@@ -16,8 +16,9 @@ from runlab.cli._format import (
     write_markdown,
     write_table,
 )
-from runlab.cli.runs import ROOT_HELP, _root_arg
+from runlab.cli.runs import _root_arg
 from runlab.errors import RunlabError
+from runlab.tracking.roots import ROOT_HELP
 
 TABLE_METRICS = 8
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections import Counter
@@ -21,7 +20,7 @@ from runlab.cli._format import (
     write_markdown,
     write_table,
 )
-from runlab.errors import ConfigError
+from runlab.tracking.roots import ROOT_HELP
 
 TABLE_LIMIT = 50
 _BASE_COLUMNS = ["id", "status", "name", "created", "duration"]
@@ -30,16 +29,10 @@ _HIDDEN_METRICS = {"duration_seconds", "last_epoch", "error"}
 
 
 def _root_arg(root: Path | None) -> Path:
-    """The runs root given (it must exist), else $RUNLAB_ROOT or ./runs (maybe not yet)."""
-    if root is not None and not root.exists():
-        raise ConfigError(f"runs root {str(root)!r} does not exist")
-    path = root if root is not None else Path(os.environ.get("RUNLAB_ROOT") or "runs")
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"runs root {str(path)!r} is a file; give the folder holding the runs")
-    return path
+    """The runs root given (it must exist), else the default (maybe not yet)."""
+    from runlab.tracking.roots import runs_root
 
-
-ROOT_HELP = "Runs root (default: $RUNLAB_ROOT or ./runs)."
+    return runs_root(root, must_exist=True)
 
 
 def ls(

@@ -48,9 +48,9 @@ def sweep(
 ) -> None:
     """Run every combination of the sweep overrides; print them sorted by the objective."""
     from runlab.sweep.runner import results_table, run_grid
-    from runlab.tracking.run import default_root
+    from runlab.tracking.roots import runs_root
 
-    root = output_dir or default_root()
+    root = runs_root(output_dir)
     if resume and (config or overrides):
         raise ConfigError("with --resume, give no config or overrides: the sweep has them")
     record = run_grid(
@@ -144,9 +144,9 @@ def tune(
     """Tune with Optuna: every trial a run, pruned by the study's pruner, results in
     <root>/studies/<name>/ (trials.jsonl, best_params.yaml, best_config.yaml)."""
     from runlab.sweep.study import run_study
-    from runlab.tracking.run import default_root
+    from runlab.tracking.roots import runs_root
 
-    root = output_dir or default_root()
+    root = runs_root(output_dir)
     summary = run_study(
         config,
         list(overrides or []),

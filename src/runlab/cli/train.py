@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from runlab.errors import ConfigError
+from runlab.tracking.roots import ROOT_HELP
 
 EXIT_FOR_STATUS = {"finished": 0, "stopped": 0, "pruned": 0, "failed": 1, "preempted": 143}
 
@@ -56,9 +57,7 @@ def run(
     overrides: list[str] | None = typer.Argument(
         None, help="Overrides: trainer.epochs=20 model=resmlp +new.key=1 ~key", show_default=False
     ),
-    output_dir: Path | None = typer.Option(
-        None, "--output-dir", "-o", help="Runs root (default: $RUNLAB_ROOT or ./runs)."
-    ),
+    output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help=ROOT_HELP),
     run_name: str | None = typer.Option(
         None, "--run-name", "-n", help="Run name (default: the config file's name)."
     ),
@@ -97,10 +96,10 @@ def run(
     optuna_trial: str | None = typer.Option(None, "--optuna-trial", hidden=True),
 ) -> None:
     """Train a model from a config and write a run directory."""
-    from runlab.tracking.run import check_root, default_root
+    from runlab.tracking.roots import runs_root
 
     config, rest = _split_args(config, overrides, resume)
-    root = check_root(output_dir or default_root())  # before the preflight spends a second
+    root = runs_root(output_dir)  # before the preflight spends a second
     resume_dir = None
     if resume:
         from runlab.tracking.resolve import resolve_run
@@ -292,13 +291,13 @@ def check(
 ) -> None:
     """Validate a config and preflight it in seconds: data, model, 2 train batches, validation,
     evaluators, gates, checkpoint round trip. Writes no run directory."""
-    from runlab.tracking.run import default_root
+    from runlab.tracking.roots import runs_root
     from runlab.train.checks import load_checked
     from runlab.train.session import preflight
     from runlab.train.supervised import resolve_device
 
     cfg = load_checked(config, list(overrides or []))
-    base = _baseline(cfg, baseline, root or default_root())
+    base = _baseline(cfg, baseline, runs_root(root))
     report, _ = preflight(cfg, resolve_device(device), _seed(seed, cfg), base)
     _print_report(report, fmt)
 

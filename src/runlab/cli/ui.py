@@ -12,6 +12,7 @@ import typer
 
 from runlab.cli.runs import _root_arg
 from runlab.errors import ConfigError
+from runlab.tracking.roots import ROOT_HELP
 
 
 def is_loopback(host: str) -> bool:
@@ -36,9 +37,7 @@ def _check_port(host: str, port: int) -> None:
 
 
 def ui(
-    root: Path | None = typer.Argument(
-        None, help="Runs root (default: $RUNLAB_ROOT or ./runs).", show_default=False
-    ),
+    root: Path | None = typer.Argument(None, help=ROOT_HELP, show_default=False),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Address to bind; any other than loopback needs the token."
     ),

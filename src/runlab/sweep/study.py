@@ -252,7 +252,7 @@ def run_study(
     launcher_options: list[str] | None = None,
 ) -> dict[str, Any]:
     optuna = require("optuna", "tune", "runlab tune")
-    from runlab.tracking.run import check_root, plain_name
+    from runlab.tracking.roots import check_root, plain_name
 
     root = check_root(root.resolve())  # trials elsewhere write where this process reads
     if trials < 1:

@@ -185,7 +185,7 @@ def load_runs(
     """Runs under ``root`` (default ``./runs`` or ``$RUNLAB_ROOT``) as RunRecords, filtered by a
     ``where`` expression; ``as_frame=True`` gives a pandas DataFrame with one row per run and
     flattened ``tags.*``, ``metrics.*`` and ``config.*`` columns."""
-    from runlab.tracking.run import default_root
+    from runlab.tracking.roots import default_root
 
     root_path = Path(root) if root is not None else default_root()
     expr = parse(where) if isinstance(where, str) else where

@@ -30,3 +30,7 @@ class RunState(str, Enum):
 
 
 LIVE_STATES = frozenset({RunState.CREATED, RunState.RUNNING})
+
+
+class Pruned(Exception):
+    """Raised by a trainer when a study's pruner stops the trial: the run ends ``pruned``."""

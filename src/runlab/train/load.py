@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -46,9 +45,9 @@ def load_model(
 ) -> LoadedModel:
     """``runlab.load_model(run)``: ``run`` is a run directory, id, prefix or name."""
     from runlab.tracking.resolve import resolve_run
-    from runlab.tracking.run import default_root
+    from runlab.tracking.roots import runs_root
 
-    record = resolve_run(str(run), Path(root) if root else default_root())
+    record = resolve_run(str(run), runs_root(root or None))
     path = record.path / "checkpoints" / f"{which}.pt"
     if not path.exists():
         raise RunlabError(f"run {record.id} has no checkpoints/{which}.pt")

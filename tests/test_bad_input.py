@@ -175,7 +175,10 @@ def test_resume_of_an_unknown_run(cli, root: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["data.source=synthetic.regresion"], "unknown synthetic source"),
+        (
+            ["data.source=synthetic.regresion"],
+            "unknown data source 'synthetic.regresion' (did you mean 'synthetic.regression'?)",
+        ),
         (["task=ranking"], "task 'ranking' needs a panel"),
         (["trainer.loss=listnet"], "trainer.loss 'listnet' does not fit task 'regression'"),
         (["--device", "cuda:7"], "--device 'cuda:7'"),

@@ -254,7 +254,7 @@ HAND: list[tuple[str, str]] = [
     ("run {quick} task=bogus", "task"),
     ("run {quick} loop=bogus", "loop"),
     ("run {quick} loop=nope.mod:fn", "nope.mod"),
-    ("run {quick} data.source=synthetic.regresion", "unknown synthetic source"),
+    ("run {quick} data.source=synthetic.regresion", "unknown data source 'synthetic.regresion'"),
     ("run {quick} data.source={missing}", "nope"),
     ("run {quick} trainer.loss=listnet", "does not fit task"),
     ("run {quick} trainer.monitor=val.nope", "val.nope"),
@@ -266,7 +266,7 @@ HAND: list[tuple[str, str]] = [
     ("run {quick} +optim._target_=torch.optim.Nope", "Nope"),
     ("check {quick} trainer.epochs=0", "trainer.epochs"),
     ("check {quick} task=bogus", "task"),
-    ("check {quick} data.source=synthetic.regresion", "unknown synthetic source"),
+    ("check {quick} data.source=synthetic.regresion", "unknown data source 'synthetic.regresion'"),
 ]
 
 

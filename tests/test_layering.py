@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # lower number = lower layer; a package imports only packages of lower layers
 LAYERS = {
-    "core": 0,  # runlab/errors.py, _ids, _imports, _io, _yaml, _secrets, _provenance, _version
+    "core": 0,  # errors, registry, evaluators, _ids, _imports, _io, _yaml, _secrets, ...: light
     "tracking": 1,
     "config": 1,
     "finance": 1,
@@ -30,6 +30,7 @@ LAYERS = {
     "sweep": 4,
     "web": 4,
     "cli": 5,
+    "contracts": 5,  # the contract test suites of each role, for third parties
     "facade": 6,  # runlab/__init__.py (the public API) and runlab/__main__.py
 }
 KNOWN: set[tuple[str, str]] = set()

@@ -124,7 +124,7 @@ def test_several_objectives_give_the_pareto_front(cli, root: Path) -> None:
         (["optim.lr=interval(0.1, 0.01)"], "needs low < high"),
         (["optim.lr=tag(log, interval(0, 0.01))"], "a log interval needs low > 0"),
         (["optim.lrr=choice(0.1,0.2)"], "unknown override key 'optim.lrr'"),
-        (["--sampler", "bogus"], "--sampler 'bogus'"),
+        (["--sampler", "bogus"], "unknown sampler 'bogus'"),
         (["--objective", "val.loss", "--direction", "up"], "minimize or maximize"),
         (["optim.weight_decay=range(0,1,0)"], "needs a step other than 0"),
         (["optim.weight_decay=range(3,3)"], "is empty (the stop is excluded)"),

@@ -35,6 +35,7 @@ class Entry:
     target: Any
     options: type | None = None  # a dataclass; None: the target's ``Options``, if any
     help: str = ""
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)  # what a role needs to know
     _loaded: Any = dataclasses.field(default=None, repr=False)
 
     def load(self, what: str) -> Any:
@@ -62,11 +63,19 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         self._plugins_read = False
 
-    def add(self, name: str, target: Any, options: type | None = None, help: str = "") -> None:
-        """Register ``target`` (an object or an import path string) under ``name``."""
+    def add(
+        self,
+        name: str,
+        target: Any,
+        options: type | None = None,
+        help: str = "",
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        """Register ``target`` (an object or an import path string) under ``name``; ``meta``
+        is what the role must know without importing it (an evaluator's metric directions)."""
         if not name or self.is_path(name) or name in self._entries:
             raise ValueError(f"{self.role} name {name!r} is empty, a path, or taken")
-        self._entries[name] = Entry(name, target, options, help)
+        self._entries[name] = Entry(name, target, options, help, dict(meta or {}))
 
     def register(
         self, name: str, *, options: type | None = None, help: str = ""
@@ -93,6 +102,11 @@ class Registry:
         """Every registered name: built-ins first, then plugins (entry points)."""
         self._read_plugins()
         return list(self._entries)
+
+    def entries(self) -> list[Entry]:
+        """Every entry (plugins included), for what a role reads from their ``meta``."""
+        self._read_plugins()
+        return list(self._entries.values())
 
     def builtin(self) -> list[str]:
         """The names registered in-process, without reading entry points (fast, for --help)."""

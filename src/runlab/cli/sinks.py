@@ -10,6 +10,7 @@ import typer
 from runlab.cli._format import Format, write_json, write_table
 from runlab.cli.runs import _root_arg
 from runlab.errors import ConfigError, RunlabError
+from runlab.sinks.base import SINK_NAMES
 from runlab.tracking.roots import ROOT_HELP
 
 SET_HELP = "A sink option, SINK.KEY=VALUE (mlflow.tracking_uri=sqlite:///mlflow.db); repeatable."
@@ -35,7 +36,11 @@ def sync(
         None, help="A run (id, prefix, name, path) or a runs root: every ended run under it."
     ),
     sink: list[str] = typer.Option(
-        ..., "--sink", "-s", help="tensorboard, wandb or mlflow (repeatable).", show_default=False
+        ...,
+        "--sink",
+        "-s",
+        help=f"{', '.join(SINK_NAMES)} or a plugin's (repeatable).",
+        show_default=False,
     ),
     set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP, show_default=False),
     where: str | None = typer.Option(None, "--where", "-w", help="Only the runs matching this."),

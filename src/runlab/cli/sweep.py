@@ -10,11 +10,14 @@ import typer
 
 from runlab.cli._format import Format, fmt_value, write_csv, write_json, write_markdown, write_table
 from runlab.errors import ConfigError
+from runlab.sweep.launchers import LAUNCHERS
+from runlab.sweep.plugins import PRUNERS, SAMPLERS
 
 LAUNCHER = typer.Option(
     None,
     "--launcher",
-    help="Where runs execute: local (default), ray, or a plugin's name (config: launcher.name).",
+    help=f"Where runs execute: {', '.join(LAUNCHERS.builtin())} or a plugin's name (default "
+    "local; config: launcher.name).",
     show_default=False,
 )
 LAUNCHER_OPT = typer.Option(
@@ -114,9 +117,11 @@ def tune(
     trials: int = typer.Option(20, "--trials", "-n", help="Trials to run (this invocation)."),
     timeout: str | None = typer.Option(None, "--timeout", help="Stop asking after 30m, 2h, ..."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Trials at a time."),
-    sampler: str = typer.Option("tpe", "--sampler", help="tpe, random, cmaes, grid, nsgaii."),
+    sampler: str = typer.Option(
+        "tpe", "--sampler", help=f"{', '.join(SAMPLERS.builtin())}, or pkg.mod:factory."
+    ),
     pruner: str = typer.Option(
-        "median", "--pruner", help="median, successive_halving, hyperband, none."
+        "median", "--pruner", help=f"{', '.join(PRUNERS.builtin())}, or pkg.mod:factory."
     ),
     objective: list[str] | None = typer.Option(
         None, "--objective", help="Metric(s), repeatable (default val.loss)."

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from runlab.errors import ConfigError
+from runlab.sinks.base import SINK_NAMES
 from runlab.tracking.roots import ROOT_HELP
 
 EXIT_FOR_STATUS = {"finished": 0, "stopped": 0, "pruned": 0, "failed": 1, "preempted": 143}
@@ -77,7 +78,7 @@ def run(
     sink: list[str] | None = typer.Option(
         None,
         "--sink",
-        help="Mirror to tensorboard, wandb or mlflow (repeatable; config: sinks).",
+        help=f"Mirror to {', '.join(SINK_NAMES)} or a plugin's sink (repeatable; config: sinks).",
         show_default=False,
     ),
     print_config: bool = typer.Option(

@@ -18,7 +18,6 @@ def limits(default: Any = None, **bounds: float) -> Any:
 
 
 Task = Literal["regression", "classification", "ranking"]
-Family = Literal["regression", "classification", "ranking", "portfolio"]
 
 
 @dataclass
@@ -48,7 +47,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    name: Literal["mlp", "resmlp", "gru"] = "mlp"
+    name: str = "mlp"  # mlp, resmlp, gru, a plugin's (runlab.train.plugins) or pkg.mod:fn
     hidden: list[int] | int = field(default_factory=lambda: [128, 128], metadata={"ge": 1})
     dropout: float = limits(0.0, ge=0, lt=1)
     activation: Literal["relu", "gelu", "silu", "tanh"] = "relu"
@@ -87,7 +86,7 @@ class TrainerConfig:
 
 @dataclass
 class OptimConfig:
-    name: Literal["adamw", "adam", "sgd"] = "adamw"
+    name: str = "adamw"  # adamw, adam, sgd, a plugin's or pkg.mod:fn
     lr: float = limits(1e-3, ge=0)
     weight_decay: float = limits(0.01, ge=0)
     momentum: float = limits(0.9, ge=0, lt=1)  # sgd
@@ -95,7 +94,7 @@ class OptimConfig:
 
 @dataclass
 class ScheduleConfig:
-    name: Literal["constant", "step", "cosine", "plateau"] = "constant"
+    name: str = "constant"  # constant, step, cosine, plateau, a plugin's or pkg.mod:fn
     warmup_steps: int = limits(0, ge=0)  # cosine: linear warmup from 0 to optim.lr
     min_lr: float = limits(0.0, ge=0)  # cosine
     step_size: int = limits(10, ge=1)  # step: epochs between decays
@@ -221,11 +220,13 @@ class RunlabConfig:
     data: DataConfig = field(default_factory=DataConfig)
     task: Task = "regression"
     model: ModelConfig = field(default_factory=ModelConfig)
-    loop: str = "supervised"
+    loop: str = "supervised"  # supervised, episodic, a plugin's or pkg.mod:fn (runlab.train.loops)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    evaluate: list[Family] | None = None  # default: the task's own family
+    # evaluators (runlab.evaluators): regression, classification, ranking, portfolio, a
+    # plugin's or pkg.mod:fn; default: the task's own
+    evaluate: list[str] | None = None
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
     episodic: EpisodicConfig = field(default_factory=EpisodicConfig)
@@ -243,21 +244,3 @@ class RunlabConfig:
 
 # Blocks where a `_target_` replaces the built-in choice: other keys are the target's kwargs.
 TARGET_BLOCKS = {"model", "optim"}
-HIGHER_IS_BETTER = (
-    "accuracy",
-    "f1",
-    "r2",
-    "ic",
-    "rank_ic",
-    "ic_ir",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "scale",
-    "ir",
-    "annual_return",
-    "cumulative_return",
-    "final_value",
-    "hit_rate",
-    "max_drawdown",
-)  # drawdowns are negative: higher is better

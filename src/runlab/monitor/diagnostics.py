@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runlab.monitor.gates import higher_is_better
+from runlab.evaluators import higher_is_better
 
 COLLAPSE_SCALE = 1e-3  # val.scale below this: the predictions are a constant
 PEAK_PATIENCE = 3  # epochs without improvement after a first-epoch best

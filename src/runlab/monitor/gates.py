@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runlab._imports import did_you_mean
-from runlab.config.schema import HIGHER_IS_BETTER
 from runlab.errors import ConfigError, ExpressionError
+from runlab.evaluators import higher_is_better
 from runlab.monitor.baseline import Baseline
 from runlab.tracking.expr import Expression, parse
 
@@ -130,10 +130,6 @@ def _check_name(
         f"{where} uses {full!r}{did_you_mean(head, HEADS)}; a gate reads train.*, val.*, "
         "best.*, baseline.* and epoch"
     )
-
-
-def higher_is_better(key: str) -> bool:
-    return key.rsplit(".", 1)[-1] in HIGHER_IS_BETTER
 
 
 def _finite(value: Any) -> bool:

@@ -19,11 +19,10 @@ from runlab._yaml import to_yaml
 from runlab.config.compose import compose
 from runlab.errors import ConfigError
 from runlab.sweep.launchers import Job, JobResult, launcher_choice, make_launcher
+from runlab.sweep.plugins import PRUNERS, SAMPLERS
 from runlab.train.checks import load_checked
 
 T = TypeVar("T")
-SAMPLERS = ("tpe", "random", "cmaes", "grid", "nsgaii")
-PRUNERS = ("median", "successive_halving", "hyperband", "none")
 
 
 # ---------------------------------------------------------------------------- search space
@@ -113,30 +112,52 @@ def search_items(config: str, fixed: list[str], items: list[str]) -> list[str]:
 
 # ---------------------------------------------------------------------------- the study
 def make_sampler(name: str, seed: int | None, space: dict[str, Any]) -> Any:
-    optuna = require("optuna", "tune", "runlab tune")
-    s = optuna.samplers
-    if name == "tpe":
-        return s.TPESampler(seed=seed)
-    if name == "random":
-        return s.RandomSampler(seed=seed)
-    if name == "cmaes":
-        return s.CmaEsSampler(seed=seed)
-    if name == "nsgaii":
-        return s.NSGAIISampler(seed=seed)
-    if name == "grid":
-        grid = {}
-        for key, d in space.items():
-            if isinstance(d, optuna.distributions.CategoricalDistribution):
-                grid[key] = list(d.choices)
-            elif isinstance(d, optuna.distributions.IntDistribution):
-                grid[key] = list(range(d.low, d.high + 1, d.step))
-            elif d.step is not None:  # a float range(a, b, step)
-                count = round((d.high - d.low) / d.step) + 1
-                grid[key] = [d.low + i * d.step for i in range(count)]
-            else:
-                raise ConfigError(f"--sampler grid needs discrete values; {key} is an interval")
-        return s.GridSampler(grid, seed=seed)
-    raise ConfigError(f"--sampler {name!r}: use {', '.join(SAMPLERS)}")
+    """An Optuna sampler by name (``--sampler``: tpe, random, cmaes, grid, nsgaii, a plugin's
+    under the entry-point group ``runlab.samplers``, or ``pkg.mod:factory``); a factory is
+    called as ``factory(seed, space)``."""
+    require("optuna", "tune", "runlab tune")
+    return SAMPLERS.load(name, "--sampler")(seed, space)
+
+
+def tpe_sampler(seed: int | None, space: dict[str, Any]) -> Any:
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def random_sampler(seed: int | None, space: dict[str, Any]) -> Any:
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def cmaes_sampler(seed: int | None, space: dict[str, Any]) -> Any:
+    import optuna
+
+    return optuna.samplers.CmaEsSampler(seed=seed)
+
+
+def nsgaii_sampler(seed: int | None, space: dict[str, Any]) -> Any:
+    import optuna
+
+    return optuna.samplers.NSGAIISampler(seed=seed)
+
+
+def grid_sampler(seed: int | None, space: dict[str, Any]) -> Any:
+    import optuna
+
+    grid = {}
+    for key, d in space.items():
+        if isinstance(d, optuna.distributions.CategoricalDistribution):
+            grid[key] = list(d.choices)
+        elif isinstance(d, optuna.distributions.IntDistribution):
+            grid[key] = list(range(d.low, d.high + 1, d.step))
+        elif d.step is not None:  # a float range(a, b, step)
+            count = round((d.high - d.low) / d.step) + 1
+            grid[key] = [d.low + i * d.step for i in range(count)]
+        else:
+            raise ConfigError(f"--sampler grid needs discrete values; {key} is an interval")
+    return optuna.samplers.GridSampler(grid, seed=seed)
 
 
 def resumed_seed(seed: int, trials_so_far: int) -> int:
@@ -150,17 +171,34 @@ def resumed_seed(seed: int, trials_so_far: int) -> int:
 
 
 def make_pruner(name: str) -> Any:
-    optuna = require("optuna", "tune", "runlab tune")
-    p = optuna.pruners
-    pruners = {
-        "median": lambda: p.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
-        "successive_halving": p.SuccessiveHalvingPruner,
-        "hyperband": p.HyperbandPruner,
-        "none": p.NopPruner,
-    }
-    if name not in pruners:
-        raise ConfigError(f"--pruner {name!r}: use {', '.join(PRUNERS)}")
-    return pruners[name]()
+    """An Optuna pruner by name (``--pruner``: median, successive_halving, hyperband, none, a
+    plugin's under ``runlab.pruners``, or ``pkg.mod:factory``, called with no arguments)."""
+    require("optuna", "tune", "runlab tune")
+    return PRUNERS.load(name, "--pruner")()
+
+
+def median_pruner() -> Any:
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+
+
+def successive_halving_pruner() -> Any:
+    import optuna
+
+    return optuna.pruners.SuccessiveHalvingPruner()
+
+
+def hyperband_pruner() -> Any:
+    import optuna
+
+    return optuna.pruners.HyperbandPruner()
+
+
+def none_pruner() -> Any:
+    import optuna
+
+    return optuna.pruners.NopPruner()
 
 
 def storage_for(url: str | None, root: Path) -> Any:

@@ -14,6 +14,24 @@ from runlab.monitor.gates import gates_from_config
 from runlab.sinks.base import check_sink_names
 
 
+def check_names(cfg: Mapping[str, Any]) -> None:
+    """Every name a config gives a pluggable role is registered (or an import path): the
+    loop, the model, optimizer and schedule, the evaluators, the data source."""
+    from runlab.evaluators import EVALUATORS
+    from runlab.train.loops import LOOPS
+    from runlab.train.plugins import DATA_SOURCES, MODELS, OPTIMIZERS, SCHEDULES
+
+    LOOPS.entry(cfg["loop"], "loop")
+    for block, registry in (("model", MODELS), ("optim", OPTIMIZERS), ("schedule", SCHEDULES)):
+        if "_target_" not in cfg[block]:
+            registry.entry(cfg[block]["name"], f"{block}.name")
+    for name in cfg["evaluate"] or []:
+        EVALUATORS.entry(name, "evaluate")
+    source = str(cfg["data"]["source"])
+    if source.startswith("synthetic."):
+        DATA_SOURCES.entry(source, "data.source")
+
+
 def check_listeners(cfg: Mapping[str, Any]) -> None:
     """Gates and sinks of a resolved config: ConfigError naming the first that is wrong."""
     from runlab.sinks.mirror import build_sink
@@ -29,5 +47,6 @@ def load_checked(
 ) -> dict[str, Any]:
     """:func:`runlab.config.load_config`, and its gates and sinks checked."""
     cfg = load_config(path, overrides)
+    check_names(cfg)
     check_listeners(cfg)
     return cfg

@@ -73,11 +73,15 @@ class Dataset:
 
 # ---------------------------------------------------------------------------- loading
 def load_dataset(data_cfg: dict[str, Any], task: str, seed: int = 0) -> Dataset:
+    from runlab.train.plugins import DATA_SOURCES
+
     source = str(data_cfg["source"])
-    if source.startswith("synthetic."):
-        ds = _synthetic(source, data_cfg, task)
+    if source.startswith("synthetic.") or (source in DATA_SOURCES and ":" not in source):
+        fn = DATA_SOURCES.load(source, "data.source")
+        builtin = getattr(fn, "__module__", "") == __name__
+        ds = fn(data_cfg, task) if builtin else _from_callable(fn, source, data_cfg, task)
     elif ":" in source and not Path(source).exists():
-        ds = _from_callable(source, data_cfg, task)
+        ds = _from_callable(import_object(source, "data.source"), source, data_cfg, task)
     else:
         path = Path(source)
         if not path.exists():
@@ -120,8 +124,7 @@ def _from_npz(path: Path, task: str) -> Dataset:
     return _arrays_to_dataset(arrays, task, f"data file {str(path)!r}")
 
 
-def _from_callable(source: str, data_cfg: dict[str, Any], task: str) -> Dataset:
-    fn = import_object(source, "data.source")
+def _from_callable(fn: Any, source: str, data_cfg: dict[str, Any], task: str) -> Dataset:
     try:
         result = fn(**data_cfg.get("kwargs", {}))
     except Exception as err:
@@ -142,8 +145,19 @@ def _from_callable(source: str, data_cfg: dict[str, Any], task: str) -> Dataset:
     return _arrays_to_dataset(result, task, f"data.source {source!r}")
 
 
-def _synthetic(source: str, cfg: dict[str, Any], task: str) -> Dataset:
-    kind = source.removeprefix("synthetic.")
+def synthetic_regression(cfg: dict[str, Any], task: str) -> Dataset:
+    return _synthetic("regression", cfg, task)
+
+
+def synthetic_classification(cfg: dict[str, Any], task: str) -> Dataset:
+    return _synthetic("classification", cfg, task)
+
+
+def synthetic_panel(cfg: dict[str, Any], task: str) -> Dataset:
+    return _synthetic("panel", cfg, task)
+
+
+def _synthetic(kind: str, cfg: dict[str, Any], task: str) -> Dataset:
     rng = np.random.default_rng(int(cfg["seed"]))
     n, f = int(cfg["n_samples"]), int(cfg["n_features"])
     if kind == "panel":
@@ -160,10 +174,7 @@ def _synthetic(source: str, cfg: dict[str, Any], task: str) -> Dataset:
         y = logits.argmax(axis=1).astype(np.int64)
         n_classes = k
     else:
-        raise ConfigError(
-            f"unknown synthetic source {source!r}; use synthetic.regression, "
-            "synthetic.classification or synthetic.panel"
-        )
+        raise ConfigError(f"unknown synthetic source synthetic.{kind}")
     n_val = int(n * float(cfg["val_fraction"]))
     n_test = int(n * float(cfg["test_fraction"]))
     n_train = n - n_val - n_test

@@ -1,5 +1,5 @@
-"""Evaluation metrics per family, computed on the device over a whole split (one host sync
-per epoch, when the values are read)."""
+"""The built-in evaluators (registered in runlab.evaluators): metrics per family, computed on
+the device over a whole split (one host sync per epoch, when the values are read)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,6 @@ from typing import Any
 import torch
 
 from runlab.errors import ConfigError
-
-FAMILY_METRICS = {
-    "regression": ("mse", "mae", "r2"),
-    "classification": ("accuracy", "f1"),
-    "ranking": ("ic", "rank_ic", "ic_ir", "scale"),
-    "portfolio": (
-        "sharpe",
-        "sortino",
-        "annual_return",
-        "max_drawdown",
-        "cumulative_return",
-        "turnover",
-        "hit_rate",
-    ),
-}
 
 
 def _rows(
@@ -34,7 +19,7 @@ def _rows(
 
 
 def regression(
-    pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None
+    pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, cfg: Any = None
 ) -> dict[str, torch.Tensor]:
     """mse, mae and r2 (sklearn's definitions). With k outputs, each also per output
     (``mse_0`` .. ``mse_{k-1}``), and ``mse``/``mae``/``r2`` are their plain averages
@@ -61,7 +46,7 @@ def regression(
 
 
 def classification(
-    pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None
+    pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, cfg: Any = None
 ) -> dict[str, torch.Tensor]:
     k = pred.shape[-1]
     guess = pred.argmax(-1)
@@ -78,7 +63,7 @@ def classification(
 
 
 def ranking(
-    pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None
+    pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, cfg: Any = None
 ) -> dict[str, torch.Tensor]:
     """Cross-sectional IC (Pearson) and RankIC (Spearman, average ranks for ties) per date,
     averaged over dates; ic_ir = mean/std of the daily IC; scale = std(y_hat)/std(y), the
@@ -109,13 +94,11 @@ def ranking(
 
 
 def portfolio(
-    pred: torch.Tensor,
-    y: torch.Tensor,
-    mask: torch.Tensor | None,
-    settings: dict[str, Any] | None = None,
+    pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, cfg: Any = None
 ) -> dict[str, torch.Tensor]:
     """Backtest the predictions as scores (runlab.finance.backtest, settings from the config's
     ``portfolio`` block) against the realised targets, which must be next-period returns."""
+    settings = (cfg or {}).get("portfolio")
     import numpy as np
 
     from runlab.finance.backtest import backtest
@@ -137,11 +120,3 @@ def portfolio(
         "hit_rate": "hit_rate",
     }
     return {k: torch.tensor(summary[v], device=pred.device) for k, v in keys.items()}
-
-
-FAMILIES: dict[str, Any] = {
-    "regression": regression,
-    "classification": classification,
-    "ranking": ranking,
-    "portfolio": portfolio,
-}

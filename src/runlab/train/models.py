@@ -137,24 +137,35 @@ def model_spec(cfg: dict[str, Any], in_features: int, out_features: int) -> dict
 
 
 def build_model(spec: dict[str, Any]) -> nn.Module:
+    """The model of a spec (:func:`model_spec`): ``_target_`` (a class and its kwargs) or a
+    model registered by ``name`` (runlab.train.plugins.MODELS: mlp, resmlp, gru, plugins)."""
     if "_target_" in spec:
         return _build_target(spec)
-    name = spec["name"]
-    common = {
-        "in_features": spec["in_features"],
-        "out_features": spec["out_features"],
-        "hidden": spec["hidden"],
-        "dropout": spec["dropout"],
-    }
-    if name == "mlp":
-        return MLP(**common, activation=spec["activation"])
-    if name == "resmlp":
-        return ResMLP(
-            **common, blocks=spec["blocks"], activation=spec["activation"], norm=spec["norm"]
-        )
-    if name == "gru":
-        return GRUNet(**common, blocks=spec["blocks"])
-    raise ConfigError(f"model.name {name!r} is not a built-in model (mlp, resmlp, gru)")
+    from runlab.train.plugins import MODELS
+
+    model = MODELS.load(spec["name"], "model.name")(spec)
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"model.name {spec['name']!r} did not build a torch.nn.Module")
+    return model
+
+
+def _common(spec: dict[str, Any]) -> dict[str, Any]:
+    keys = ("in_features", "out_features", "hidden", "dropout")
+    return {k: spec[k] for k in keys}
+
+
+def build_mlp(spec: dict[str, Any]) -> nn.Module:
+    return MLP(**_common(spec), activation=spec["activation"])
+
+
+def build_resmlp(spec: dict[str, Any]) -> nn.Module:
+    return ResMLP(
+        **_common(spec), blocks=spec["blocks"], activation=spec["activation"], norm=spec["norm"]
+    )
+
+
+def build_gru(spec: dict[str, Any]) -> nn.Module:
+    return GRUNet(**_common(spec), blocks=spec["blocks"])
 
 
 def _build_target(spec: dict[str, Any]) -> nn.Module:

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 
 from runlab._imports import import_object
-from runlab.config.schema import HIGHER_IS_BETTER
 from runlab.errors import ConfigError
+from runlab.evaluators import higher_is_better
 
 
 def make_optimizer(
@@ -23,12 +23,27 @@ def make_optimizer(
             return cls(params, **kwargs)  # type: ignore[no-any-return]
         except TypeError as err:
             raise ConfigError(f"optim._target_ {cfg['_target_']!r}: {err}") from err
-    lr, wd = float(cfg["lr"]), float(cfg["weight_decay"])
-    if cfg["name"] == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
-    if cfg["name"] == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
-    return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=float(cfg["momentum"]))
+    from runlab.train.plugins import OPTIMIZERS
+
+    optimizer: torch.optim.Optimizer = OPTIMIZERS.load(cfg["name"], "optim.name")(cfg, params)
+    return optimizer
+
+
+def adamw(cfg: dict[str, Any], params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
+
+
+def adam(cfg: dict[str, Any], params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
+
+
+def sgd(cfg: dict[str, Any], params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    return torch.optim.SGD(
+        params,
+        lr=float(cfg["lr"]),
+        weight_decay=float(cfg["weight_decay"]),
+        momentum=float(cfg["momentum"]),
+    )
 
 
 class _Constant(torch.optim.lr_scheduler.LambdaLR):
@@ -40,30 +55,51 @@ def make_scheduler(
     cfg: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int
 ) -> tuple[Any, bool]:
     """(scheduler, stepped per optimizer step?). Plateau steps on the monitored value."""
-    name = cfg["name"]
-    if name == "cosine":
-        warmup, floor = int(cfg["warmup_steps"]), float(cfg["min_lr"])
-        base = optimizer.param_groups[0]["lr"]
+    from runlab.train.plugins import SCHEDULES
 
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-            cosine = 0.5 * (1 + math.cos(math.pi * progress))
-            return floor / base + (1 - floor / base) * cosine if base else cosine
+    made: tuple[Any, bool] = SCHEDULES.load(cfg["name"], "schedule.name")(
+        cfg, optimizer, total_steps
+    )
+    return made
 
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), True
-    if name == "step":
-        return torch.optim.lr_scheduler.StepLR(
-            optimizer, step_size=int(cfg["step_size"]), gamma=float(cfg["gamma"])
-        ), False
-    if name == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, factor=float(cfg["factor"]), patience=int(cfg["patience"])
-        ), False
+
+def cosine_schedule(
+    cfg: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int
+) -> tuple[Any, bool]:
+    warmup, floor = int(cfg["warmup_steps"]), float(cfg["min_lr"])
+    base = optimizer.param_groups[0]["lr"]
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        cosine = 0.5 * (1 + math.cos(math.pi * progress))
+        return floor / base + (1 - floor / base) * cosine if base else cosine
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), True
+
+
+def step_schedule(
+    cfg: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int
+) -> tuple[Any, bool]:
+    return torch.optim.lr_scheduler.StepLR(
+        optimizer, step_size=int(cfg["step_size"]), gamma=float(cfg["gamma"])
+    ), False
+
+
+def plateau_schedule(
+    cfg: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int
+) -> tuple[Any, bool]:
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=float(cfg["factor"]), patience=int(cfg["patience"])
+    ), False
+
+
+def constant_schedule(
+    cfg: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int
+) -> tuple[Any, bool]:
     return _Constant(optimizer), False
 
 
 def monitor_mode(monitor: str) -> str:
-    metric = monitor.rsplit(".", 1)[-1]
-    return "max" if metric in HIGHER_IS_BETTER else "min"
+    return "max" if higher_is_better(monitor) else "min"

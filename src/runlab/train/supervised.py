@@ -22,10 +22,10 @@ import torch
 
 from runlab._secrets import redact
 from runlab.errors import ConfigError, RunlabError
+from runlab.evaluators import EVALUATORS
 from runlab.tracking.run import Run
 from runlab.train.data import Dataset
 from runlab.train.losses import make_loss
-from runlab.train.metrics import FAMILIES
 from runlab.train.models import build_model, model_spec, output_size
 from runlab.train.optim import make_optimizer, make_scheduler, monitor_mode
 from runlab.train.progress import ProgressView
@@ -98,6 +98,7 @@ class SupervisedTrainer:
         t = cfg["trainer"]
         self.task = cfg["task"]
         self.families = list(cfg["evaluate"] or [self.task])
+        self.evaluators = [EVALUATORS.load(f, "evaluate") for f in self.families]
         self.amp = t["mixed_precision"] or False
         self.warnings: list[str] = []
         if self.amp == "fp16" and device.type != "cuda":
@@ -296,11 +297,8 @@ class SupervisedTrainer:
         y = t.y[:n].to(self.device)
         mask = t.mask[:n].to(self.device) if t.mask is not None else None
         values: dict[str, torch.Tensor] = {"loss": self.loss_fn(pred, y, mask)}
-        for family in self.families:
-            if family == "portfolio":
-                values.update(FAMILIES[family](pred, y, mask, self.cfg["portfolio"]))
-            else:
-                values.update(FAMILIES[family](pred, y, mask))
+        for evaluator in self.evaluators:
+            values.update(evaluator(pred, y, mask, self.cfg))
         scalars = {k: v for k, v in values.items() if not k.startswith("_")}
         read = torch.stack([v.float() for v in scalars.values()]).tolist()
         out: dict[str, Any] = {k: _clean(v) for k, v in zip(scalars, read, strict=True)}

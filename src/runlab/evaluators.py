@@ -51,6 +51,18 @@ def metrics_of(name: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in dict(declared).items()}
 
 
+_LOADED: dict[str, str] = {}  # directions declared by evaluators loaded by import path
+
+
+def load_evaluator(name: str) -> Any:
+    """The evaluator ``name`` (registered or ``pkg.mod:fn``), its metric directions noted."""
+    fn = EVALUATORS.load(name, "evaluate")
+    if EVALUATORS.is_path(name):
+        declared = getattr(fn, "metrics", None) or {}
+        _LOADED.update({str(k): str(v) for k, v in dict(declared).items()})
+    return fn
+
+
 @cache
 def _directions() -> dict[str, str]:
     out: dict[str, str] = {}
@@ -64,4 +76,5 @@ def _directions() -> dict[str, str]:
 
 def higher_is_better(metric: str) -> bool:
     """``val.sharpe`` or ``sharpe``: is a larger value better? (Unknown names: no, as a loss.)"""
-    return _directions().get(metric.rsplit(".", 1)[-1]) == "max"
+    key = metric.rsplit(".", 1)[-1]
+    return (_directions().get(key) or _LOADED.get(key)) == "max"

@@ -148,9 +148,10 @@ def run(
             _print_report(report, fmt)
             return
     if resume_dir is not None:  # before anything is printed or the run is touched
-        from runlab.train.preflight import check_resume
+        from runlab.train.loops import LoopContext, get_loop
 
-        data = check_resume(cfg, resume_dir / "checkpoints" / "last.pt", dev, seed_value, data)
+        ctx = LoopContext(device=dev, seed=seed_value, data=data)
+        data = get_loop(cfg["loop"]).check_resume(cfg, resume_dir / "checkpoints" / "last.pt", ctx)
     if report is not None and fmt is TextOrJson.text:
         sys.stderr.write(format_report(report).splitlines()[0] + "\n")
     status, run_dir, run_id = _train(

@@ -79,7 +79,7 @@ class LoopContract:
         assert resumed.status == "finished", resumed.message
         a = RunRecord(straight.run.dir).metrics
         b = RunRecord(resumed.run.dir).metrics
-        assert b["best_epoch"] == a["best_epoch"]
+        assert b["last_epoch"] == a["last_epoch"]
         assert abs(float(b["val_loss"]) - float(a["val_loss"])) <= 1e-6 * max(
             1.0, abs(float(a["val_loss"]))
         )

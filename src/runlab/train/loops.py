@@ -54,6 +54,11 @@ class Loop:
         any, for the run to reuse."""
         return None
 
+    def check_resume(self, cfg: dict[str, Any], last: Any, ctx: LoopContext) -> Any:
+        """Before ``--resume`` touches the run: does ``last`` (checkpoints/last.pt) fit this
+        config? Raise ConfigError if not; return the dataset, if loaded."""
+        return ctx.data
+
 
 class SupervisedLoop(Loop):
     """Minibatch gradient descent on (features, target) splits: runlab.train.fit."""
@@ -82,6 +87,11 @@ class SupervisedLoop(Loop):
         from runlab.train.preflight import preflight_supervised
 
         return preflight_supervised(cfg, ctx, report)
+
+    def check_resume(self, cfg: dict[str, Any], last: Any, ctx: LoopContext) -> Any:
+        from runlab.train.preflight import check_resume
+
+        return check_resume(cfg, last, ctx.device, ctx.seed, ctx.data)
 
 
 class EpisodicLoop(Loop):

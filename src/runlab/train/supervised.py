@@ -22,7 +22,7 @@ import torch
 
 from runlab._secrets import redact
 from runlab.errors import ConfigError, RunlabError
-from runlab.evaluators import EVALUATORS
+from runlab.evaluators import load_evaluator
 from runlab.tracking.run import Run
 from runlab.train.data import Dataset
 from runlab.train.losses import make_loss
@@ -98,7 +98,7 @@ class SupervisedTrainer:
         t = cfg["trainer"]
         self.task = cfg["task"]
         self.families = list(cfg["evaluate"] or [self.task])
-        self.evaluators = [EVALUATORS.load(f, "evaluate") for f in self.families]
+        self.evaluators = [load_evaluator(f) for f in self.families]
         self.amp = t["mixed_precision"] or False
         self.warnings: list[str] = []
         if self.amp == "fp16" and device.type != "cuda":

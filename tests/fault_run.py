@@ -13,7 +13,7 @@ from typing import Any
 from runlab import _io
 from runlab.tracking import run as run_module
 from runlab.tracking import scalars as _scalars
-from runlab.train import fit, supervised
+from runlab.train import epochs, supervised
 
 KILL_AT = int(os.environ["RUNLAB_KILL_AT"])
 state = {"armed": False, "count": 0}
@@ -47,7 +47,7 @@ _wrap(
     lambda path, obj: "metrics.json" if str(path).endswith("metrics.json") else None,
 )
 _wrap(supervised.SupervisedTrainer, "save", lambda self, path: path.name)
-_wrap(fit, "_copy_atomic", lambda src, dst: dst.name)
+_wrap(epochs, "copy_atomic", lambda src, dst: dst.name)
 original_event = run_module.Run.event
 
 

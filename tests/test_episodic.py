@@ -177,3 +177,26 @@ def test_log_growth_reward_is_exact_for_low_and_zero_prices() -> None:
     p = torch.tensor([[[0.0, 1.0], [2.0, 1.1]]], dtype=torch.float64)
     a = torch.tensor([[[0.5, 0.5], [0.5, 0.5]]], dtype=torch.float64)
     assert float(log_growth_reward(a, p)[0]) == pytest.approx(math.log(1.05), abs=1e-12)
+
+
+def test_the_episodic_loop_shares_the_epoch_bookkeeping(cli, root: Path) -> None:
+    """Early stopping, every-N checkpoints and the stop checkpoint were supervised-only copies
+    before the bookkeeping was shared (runlab.train.epochs): the episodic loop ignored them."""
+    code, out, err = cli(
+        "run",
+        ALLOC,
+        "trainer.epochs=4",
+        "trainer.early_stopping.patience=0",
+        "checkpoint.every=1",
+        "episodic.episodes_per_epoch=128",
+        "-o",
+        root,
+        "-f",
+        "json",
+    )
+    assert code == 0, err
+    run = runlab.RunRecord(json.loads(out)["run_dir"])
+    assert run.metrics["stopped_early"] is True
+    assert [e["epoch"] for e in run.events("on_early_stop")] == [1]
+    assert (run.path / "checkpoints" / "epoch_0001.pt").exists()
+    assert (run.path / "checkpoints" / "model.pt").resolve().name == "best.pt"

@@ -18,7 +18,7 @@ def watchers(
     epochs: int,
     baseline: Baseline | None = None,
     alerts: Alerts | None = None,
-    lr: Callable[[], float] | None = None,
+    lr: Callable[[], float | None] | None = None,
     history: list[dict[str, Any]] | None = None,
 ) -> tuple[list[Callable[..., None]], Diagnostics]:
     """``(callbacks, diagnostics)``: call each callback as ``cb(epoch, metrics)`` after an

@@ -27,7 +27,7 @@ class Diagnostics:
         run: Any,
         monitor: str,
         epochs: int,
-        lr: Callable[[], float] | None = None,
+        lr: Callable[[], float | None] | None = None,
         patience: int = PEAK_PATIENCE,
     ) -> None:
         self.run, self.monitor, self.epochs, self.lr = run, monitor, epochs, lr
@@ -61,7 +61,7 @@ class Diagnostics:
             )
         if self.lr is not None and epoch < self.epochs:
             lr = self.lr()
-            if lr <= 0 or lr < 1e-12:
+            if lr is not None and (lr <= 0 or lr < 1e-12):
                 self.warn(
                     "lr_zero",
                     epoch,

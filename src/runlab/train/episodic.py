@@ -12,7 +12,7 @@ with replacement) and runs them through the model in one batched pass on the dev
 from __future__ import annotations
 
 import math
-import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,11 @@ from runlab.finance.backtest import backtest
 from runlab.finance.rewards import log_growth_reward
 from runlab.tracking.run import Run
 from runlab.train.data import Dataset
+from runlab.train.epochs import EpochTrainer, run_epochs
+from runlab.train.loops import LoopContext
 from runlab.train.models import build_model, model_spec
-from runlab.train.optim import make_optimizer
-from runlab.train.progress import ProgressView, epoch_line
+from runlab.train.optim import make_optimizer, monitor_mode
+from runlab.train.progress import ProgressView
 from runlab.train.supervised import seed_everything
 
 
@@ -180,6 +182,96 @@ class EpisodicTrainer:
         tmp.replace(path)
 
 
+@dataclass
+class EpisodicState:
+    epoch: int = 1  # the next epoch to train, 1-based
+    best: float | None = None
+    best_epoch: int | None = None
+    stale_epochs: int = 0
+    es_best: float | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class EpisodicEpochs(EpochTrainer):
+    """The episodic trainer behind the shared epoch bookkeeping: an epoch is
+    ``episodes_per_epoch`` episodes in batches of ``batch_episodes``; the monitor defaults to
+    ``val.reward``, maximised."""
+
+    def __init__(self, cfg: dict[str, Any], trainer: EpisodicTrainer) -> None:
+        self.cfg, self.trainer = cfg, trainer
+        self.state, self.model = EpisodicState(), trainer.model
+        e, t = cfg["episodic"], cfg["trainer"]
+        self.steps_per_epoch = max(
+            1, math.ceil(int(e["episodes_per_epoch"]) / int(e["batch_episodes"]))
+        )
+        monitor = t["monitor"]
+        self.monitor = monitor if monitor != "val.loss" else "val.reward"  # a sensible default
+        self.mode = t["mode"] or (
+            "max" if self.monitor.endswith(".reward") else monitor_mode(self.monitor)
+        )
+        self.seconds = 0.0
+        self.last_rewards = torch.zeros(1)
+
+    def attach(self, run: Run, view: ProgressView, diagnostics: Any) -> None:
+        self.view = view
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        rewards, turnovers = [], []
+        for i in range(self.steps_per_epoch):
+            if self.paused():
+                return {}
+            r, turn = self.trainer.step()
+            rewards.append(r)
+            turnovers.append(turn)
+            if self.view.live:
+                self.view.tick(epoch, i + 1)
+        self.last_rewards = torch.cat(rewards).float().cpu()
+        reward = float(self.last_rewards.mean())
+        return {"loss": -reward, "reward": reward, "turnover": float(torch.cat(turnovers).mean())}
+
+    def evaluate(self, split: str) -> dict[str, Any]:
+        return self.trainer.evaluate(split)
+
+    def save(self, path: Path) -> None:
+        self.trainer.save(path, self.state.epoch - 1, self.state.best)
+
+    def lr(self) -> float:
+        return float(self.trainer.optimizer.param_groups[0]["lr"])
+
+    def epoch_extra(
+        self, train_seconds: float, epoch_seconds: float, lr: float | None
+    ) -> dict[str, Any]:
+        self.seconds += train_seconds
+        episodes = self.steps_per_epoch * int(self.cfg["episodic"]["batch_episodes"])
+        return {
+            "epoch_time_s": round(train_seconds, 4),
+            "episodes_per_s": round(episodes / train_seconds, 1),
+        }
+
+    def finish(self, run: Run, stopped_early: bool) -> None:
+        trainer, st, rewards = self.trainer, self.state, self.last_rewards
+        val = trainer.evaluate("val")
+        summary: dict[str, Any] = {
+            "reward_mean": float(rewards.mean()),
+            "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
+            "episodes": trainer.episodes,
+            "transition_penalty": float(self.cfg["episodic"]["transition_penalty"]),
+            "turnover": val["turnover"],
+            "throughput_eps_per_sec": round(trainer.episodes / self.seconds, 1)
+            if self.seconds
+            else None,
+            "best_epoch": st.best_epoch,
+            "best": st.best,
+            "monitor": self.monitor,
+            "val": val,
+            "device": str(trainer.device),
+            "stopped_early": stopped_early,
+        }
+        if "test" in trainer.splits:
+            summary["test"] = trainer.evaluate("test")
+        run.summary.update(summary)
+
+
 def fit_episodic(
     cfg: dict[str, Any],
     run: Run,
@@ -194,119 +286,20 @@ def fit_episodic(
 ) -> EpisodicTrainer:
     """``callbacks``: called as ``cb(epoch, metrics)`` after each epoch, after the config's
     gates and the diagnostics."""
-    from runlab.monitor.attach import watchers
-
     trainer = EpisodicTrainer(cfg, data, device, seed)
-    e, epochs = cfg["episodic"], int(cfg["trainer"]["epochs"])
-    steps = max(1, math.ceil(int(e["episodes_per_epoch"]) / int(e["batch_episodes"])))
-    run.update_info(
-        device=str(device), parameters=sum(p.numel() for p in trainer.model.parameters())
+    warm = int(cfg["episodic"]["warm_start_epochs"])
+    if warm:
+        trainer.warm_start(warm)
+        run.event("on_warm_start", epochs=warm)
+    ctx = LoopContext(
+        device=device,
+        seed=seed,
+        data=data,
+        callbacks=list(callbacks or []),
+        baseline=baseline,
+        alerts=alerts,
+        show_progress=show_progress,
+        progress_to_stderr=progress_to_stderr,
     )
-    run.progress(total_epochs=epochs, total_steps=epochs * steps)
-    run.cooperative_signals = True
-    if int(e["warm_start_epochs"]):
-        trainer.warm_start(int(e["warm_start_epochs"]))
-        run.event("on_warm_start", epochs=int(e["warm_start_epochs"]))
-    monitor = cfg["trainer"]["monitor"]
-    monitor = monitor if monitor != "val.loss" else "val.reward"  # a sensible default here
-    watch, _ = watchers(
-        cfg,
-        run,
-        monitor,
-        epochs,
-        baseline,
-        alerts,
-        lr=lambda: float(trainer.optimizer.param_groups[0]["lr"]),
-    )
-    callbacks = [*watch, *(callbacks or [])]
-    best, best_epoch, seconds = None, None, 0.0
-    last_rewards = torch.zeros(1)
-    view = ProgressView(run, epochs, steps, enabled=show_progress, to_stderr=progress_to_stderr)
-    try:
-        for epoch in range(1, epochs + 1):
-            t0 = time.perf_counter()
-            rewards, turnovers = [], []
-            for i in range(steps):
-                if run.preempt_requested or run.stop_requested:
-                    trainer.save(run.checkpoint_path("last"), epoch, best)
-                    if not run.stop_requested:
-                        return trainer
-                    break
-                r, turn = trainer.step()
-                rewards.append(r)
-                turnovers.append(turn)
-                if view.live:
-                    view.tick(epoch, i + 1)
-            if run.stop_requested and len(rewards) < steps:
-                break
-            last_rewards = torch.cat(rewards).float().cpu()
-            train_seconds = time.perf_counter() - t0
-            seconds += train_seconds
-            val = trainer.evaluate("val")
-            train = {
-                "loss": -float(last_rewards.mean()),
-                "reward": float(last_rewards.mean()),
-                "turnover": float(torch.cat(turnovers).mean()),
-            }
-            metrics = {"train": train, "val": val}
-            value = val.get(monitor.partition(".")[2])
-            if value is not None and not math.isnan(value) and (best is None or value > best):
-                best, best_epoch = value, epoch
-                trainer.save(run.checkpoint_path("best"), epoch, best)
-            trainer.save(run.checkpoint_path("last"), epoch, best)
-            run.log_epoch(
-                epoch,
-                metrics,
-                summarize=False,
-                epoch_time_s=round(train_seconds, 4),
-                episodes_per_s=round(steps * int(e["batch_episodes"]) / train_seconds, 1),
-            )
-            view.epoch(epoch_line(epoch, epochs, metrics, time.perf_counter() - t0))
-            run.progress(epoch=epoch)
-            run.summary.update(
-                last_epoch=epoch, best_epoch=best_epoch, best=best, monitor=monitor, val=val
-            )
-            for callback in callbacks or []:
-                callback(epoch, metrics)
-            if run.stop_requested:
-                break
-    finally:
-        view.close()
-    _finish(trainer, run, cfg, last_rewards, best, best_epoch, monitor, seconds)
+    run_epochs(cfg, run, EpisodicEpochs(cfg, trainer), ctx)
     return trainer
-
-
-def _finish(
-    trainer: EpisodicTrainer,
-    run: Run,
-    cfg: dict[str, Any],
-    rewards: torch.Tensor,
-    best: float | None,
-    best_epoch: int | None,
-    monitor: str,
-    seconds: float,
-) -> None:
-    best_path = run.checkpoint_path("best")
-    if best_path.exists():
-        ckpt = torch.load(best_path, map_location=trainer.device, weights_only=True)
-        trainer.model.load_state_dict(ckpt["model"])
-        link = run.checkpoint_path("model")
-        link.unlink(missing_ok=True)
-        link.symlink_to(best_path.name)
-    val = trainer.evaluate("val")
-    summary: dict[str, Any] = {
-        "reward_mean": float(rewards.mean()),
-        "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
-        "episodes": trainer.episodes,
-        "transition_penalty": float(cfg["episodic"]["transition_penalty"]),
-        "turnover": val["turnover"],
-        "throughput_eps_per_sec": round(trainer.episodes / seconds, 1) if seconds else None,
-        "best_epoch": best_epoch,
-        "best": best,
-        "monitor": monitor,
-        "val": val,
-        "device": str(trainer.device),
-    }
-    if "test" in trainer.splits:
-        summary["test"] = trainer.evaluate("test")
-    run.summary.update(summary)

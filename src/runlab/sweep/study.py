@@ -289,22 +289,12 @@ def run_study(
     in_process: bool = False,
     launcher_options: list[str] | None = None,
 ) -> dict[str, Any]:
-    optuna = require("optuna", "tune", "runlab tune")
+    require("optuna", "tune", "runlab tune")
     from runlab.tracking.roots import check_root, plain_name
 
     root = check_root(root.resolve())  # trials elsewhere write where this process reads
-    if trials < 1:
-        raise ConfigError(f"--trials must be at least 1, got {trials}")
+    objectives, directions = _check_arguments(trials, jobs, in_process, objectives, directions)
     seconds = parse_timeout(timeout)
-    if in_process and jobs != 1:
-        raise ConfigError("--in-process runs one trial at a time: drop --jobs or --in-process")
-    objectives = objectives or ["val.loss"]
-    directions = directions or ["minimize"] * len(objectives)
-    if len(directions) != len(objectives):
-        raise ConfigError(f"{len(objectives)} --objective but {len(directions)} --direction")
-    for d in directions:
-        if d not in ("minimize", "maximize"):
-            raise ConfigError(f"--direction must be minimize or maximize, got {d!r}")
     space, fixed = parse_space(
         search_items(config, [o for o in overrides if "(" not in o and "," not in o], overrides)
     )
@@ -318,12 +308,62 @@ def run_study(
         *launcher_choice(launcher, launcher_options, corner["launcher"]), jobs=jobs
     )
     name = plain_name(study_name, "--study-name") if study_name else Path(config).stem
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    chosen = make_sampler(sampler, seed, space)  # a bad name fails before anything is written
-    prune = make_pruner(pruner) if len(objectives) == 1 else optuna.pruners.NopPruner()
-    store = storage_for(storage, root)  # so does a bad URL
+    study = _open_study(name, storage, root, sampler, pruner, seed, space, directions)
     folder = root / "studies" / name
-    folder.mkdir(parents=True, exist_ok=True)
+    url = storage if storage else f"sqlite:///{(root / 'studies' / 'optuna.db').resolve()}"
+    source = _Trials(study, space, config, fixed, root, name, objectives, url)
+    deadline = time.time() + seconds if seconds else None
+    if in_process:
+        for job in source.jobs(trials, deadline):
+            source.done(
+                _run_in_process(job, source.asked[job.index], config, root, name, objectives)
+            )
+    else:
+        pool.launch(source.jobs(trials, deadline), source.done)
+    summary = _write_outputs(study, folder, config, fixed, objectives, root)
+    summary["asked"] = sorted(source.numbers)  # the trials this invocation ran
+    return summary
+
+
+def _check_arguments(
+    trials: int,
+    jobs: int,
+    in_process: bool,
+    objectives: list[str] | None,
+    directions: list[str] | None,
+) -> tuple[list[str], list[str]]:
+    if trials < 1:
+        raise ConfigError(f"--trials must be at least 1, got {trials}")
+    if in_process and jobs != 1:
+        raise ConfigError("--in-process runs one trial at a time: drop --jobs or --in-process")
+    objectives = objectives or ["val.loss"]
+    directions = directions or ["minimize"] * len(objectives)
+    if len(directions) != len(objectives):
+        raise ConfigError(f"{len(objectives)} --objective but {len(directions)} --direction")
+    for d in directions:
+        if d not in ("minimize", "maximize"):
+            raise ConfigError(f"--direction must be minimize or maximize, got {d!r}")
+    return objectives, directions
+
+
+def _open_study(
+    name: str,
+    storage: str | None,
+    root: Path,
+    sampler: str,
+    pruner: str,
+    seed: int | None,
+    space: dict[str, Any],
+    directions: list[str],
+) -> Any:
+    """The study, created or loaded (resumed); a bad sampler, pruner or storage URL fails
+    before anything is written."""
+    optuna = require("optuna", "tune", "runlab tune")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    chosen = make_sampler(sampler, seed, space)
+    prune = make_pruner(pruner) if len(directions) == 1 else optuna.pruners.NopPruner()
+    store = storage_for(storage, root)
+    (root / "studies" / name).mkdir(parents=True, exist_ok=True)
     study = raced(
         lambda: optuna.create_study(
             study_name=name,
@@ -337,68 +377,66 @@ def run_study(
     done_before = len(study.get_trials(deepcopy=False))
     if seed is not None and done_before:  # resumed: continue the sequence, never repeat it
         study.sampler = make_sampler(sampler, resumed_seed(seed, done_before), space)
-    url = storage if storage else f"sqlite:///{(root / 'studies' / 'optuna.db').resolve()}"
-    deadline = time.time() + seconds if seconds else None
-    asked: dict[int, Any] = {}
-    asked_numbers: list[int] = []
-    stop = {"requested": False}
+    return study
 
-    def jobs_to_run() -> Iterator[Job]:
+
+class _Trials:
+    """The study's trials as launcher jobs, asked for one at a time when a slot is free, and
+    told back as each finishes."""
+
+    def __init__(
+        self,
+        study: Any,
+        space: dict[str, Any],
+        config: str,
+        fixed: list[str],
+        root: Path,
+        name: str,
+        objectives: list[str],
+        url: str,
+    ) -> None:
+        self.study, self.space, self.config, self.fixed = study, space, config, fixed
+        self.root, self.name, self.objectives, self.url = root, name, objectives, url
+        self.folder = root / "studies" / name
+        self.asked: dict[int, Any] = {}
+        self.numbers: list[int] = []
+        self.stop_requested = False
+
+    def jobs(self, trials: int, deadline: float | None) -> Iterator[Job]:
         for _ in range(trials):
-            if stop["requested"] or (deadline is not None and time.time() > deadline):
+            if self.stop_requested or (deadline is not None and time.time() > deadline):
                 return
-            trial = study.ask(space)
-            asked[trial.number] = trial
-            asked_numbers.append(trial.number)
-            params = [_as_override(k, v) for k, v in trial.params.items()]
-            spec = json.dumps(
-                {
-                    "storage": url,
-                    "study": name,
-                    "trial_id": trial._trial_id,
-                    "objective": objectives[0],
-                    "report": len(objectives) == 1,
-                }
-            )
-            yield Job(
-                trial.number,
-                [
-                    str(Path(config).resolve()),
-                    *fixed,
-                    *params,
-                    "--output-dir",
-                    str(root),
-                    "--run-name",
-                    name,
-                    "--parent",
-                    f"study:{name}",
-                    "--trial",
-                    str(trial.number),
-                    "--optuna-trial",
-                    spec,
-                ],
-                str(folder / "logs"),
-            )
+            trial = self.study.ask(self.space)
+            self.asked[trial.number] = trial
+            self.numbers.append(trial.number)
+            yield self._job(trial)
 
-    def done(result: JobResult) -> None:
+    def _job(self, trial: Any) -> Job:
+        params = [_as_override(k, v) for k, v in trial.params.items()]
+        spec = json.dumps(
+            {
+                "storage": self.url,
+                "study": self.name,
+                "trial_id": trial._trial_id,
+                "objective": self.objectives[0],
+                "report": len(self.objectives) == 1,
+            }
+        )
+        args = [str(Path(self.config).resolve()), *self.fixed, *params]
+        args += ["--output-dir", str(self.root), "--run-name", self.name]
+        args += ["--parent", f"study:{self.name}", "--trial", str(trial.number)]
+        return Job(trial.number, [*args, "--optuna-trial", spec], str(self.folder / "logs"))
+
+    def done(self, result: JobResult) -> None:
         try:
-            _tell(study, asked.pop(result.index), result, objectives, root)
+            _tell(self.study, self.asked.pop(result.index), result, self.objectives, self.root)
         except RuntimeError as err:
             # GridSampler calls study.stop() when its grid is used up, which Optuna allows only
             # inside optimize(); the trial is stored before that (a `finally` in Optuna's tell).
             if "Study.stop" not in str(err):
                 raise
-            stop["requested"] = True
-        _write_trials(study, folder, objectives)
-
-    if in_process:
-        for job in jobs_to_run():
-            done(_run_in_process(job, asked[job.index], config, root, name, objectives))
-    else:
-        pool.launch(jobs_to_run(), done)
-    summary = _write_outputs(study, folder, config, fixed, objectives, root)
-    summary["asked"] = sorted(asked_numbers)  # the trials this invocation ran
-    return summary
+            self.stop_requested = True
+        _write_trials(self.study, self.folder, self.objectives)
 
 
 def _run_in_process(

@@ -101,26 +101,10 @@ def run(
 
     config, rest = _split_args(config, overrides, resume)
     root = runs_root(output_dir)  # before the preflight spends a second
-    resume_dir = None
-    if resume:
-        from runlab.tracking.resolve import resolve_run
-
-        resume_dir = resolve_run(resume, root).path
-        if not (resume_dir / "config.yaml").exists():
-            raise ConfigError(f"--resume {resume}: run {resume_dir.name} has no config.yaml")
-        if not (resume_dir / "checkpoints" / "last.pt").exists():
-            raise ConfigError(
-                f"--resume {resume}: run {resume_dir.name} has no checkpoints/last.pt"
-            )
+    resume_dir = _resume_dir(resume, root) if resume else None
     cfg = _compose(config, rest, resume_dir)
     if resume_dir is not None:
-        from runlab.train.loops import get_loop
-
-        if not get_loop(cfg["loop"]).resumable:
-            raise ConfigError(
-                f"--resume continues runs of loop: supervised (or another resumable loop); "
-                f"this run's loop is {cfg['loop']!r}"
-            )
+        _check_resumable(cfg)
     if keep_checkpoints:
         cfg["checkpoint"]["keep"] = True
     if sink:
@@ -179,6 +163,28 @@ def run(
         _explain_stop(run_dir)
     if EXIT_FOR_STATUS.get(status, 1):
         raise typer.Exit(EXIT_FOR_STATUS.get(status, 1))
+
+
+def _resume_dir(resume: str, root: Path) -> Path:
+    """The run ``--resume`` names, with what a resume needs (its config and last.pt)."""
+    from runlab.tracking.resolve import resolve_run
+
+    resume_dir = resolve_run(resume, root).path
+    if not (resume_dir / "config.yaml").exists():
+        raise ConfigError(f"--resume {resume}: run {resume_dir.name} has no config.yaml")
+    if not (resume_dir / "checkpoints" / "last.pt").exists():
+        raise ConfigError(f"--resume {resume}: run {resume_dir.name} has no checkpoints/last.pt")
+    return resume_dir
+
+
+def _check_resumable(cfg: dict[str, Any]) -> None:
+    from runlab.train.loops import get_loop
+
+    if not get_loop(cfg["loop"]).resumable:
+        raise ConfigError(
+            f"--resume continues runs of loop: supervised (or another resumable loop); "
+            f"this run's loop is {cfg['loop']!r}"
+        )
 
 
 def _train(

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -68,15 +68,29 @@ def create_app(
     loopback passes the loopback names, so a web page whose DNS name points at 127.0.0.1,
     DNS rebinding, gets nothing); None answers any."""
     app = FastAPI(title="runlab", docs_url=None, redoc_url=None, openapi_url=None)
-    root = Path(root)
+    _guard(app, token, loopback, hosts)
+    for route, page in PAGES.items():
+        app.add_api_route(route, _page(page), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/run/{run_id}", _page("run.html"), methods=["GET"])
+    app.add_api_route("/study/{kind}/{name}", _page("study.html"), methods=["GET"])
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(_api(Path(root), token, loopback))
+    return app
 
-    def presented(request: Request) -> str:
-        return (
-            request.headers.get(TOKEN_HEADER)
-            or request.cookies.get(TOKEN_COOKIE)
-            or request.query_params.get("token")
-            or ""
-        )
+
+def _presented(request: Request) -> str:
+    """The token a request carries: header, cookie or ``?token=``."""
+    return (
+        request.headers.get(TOKEN_HEADER)
+        or request.cookies.get(TOKEN_COOKIE)
+        or request.query_params.get("token")
+        or ""
+    )
+
+
+def _guard(app: FastAPI, token: str, loopback: bool, hosts: frozenset[str] | None) -> None:
+    """Host check, token check, security headers, and errors as JSON with their status."""
+    presented = _presented
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
@@ -109,11 +123,10 @@ def create_app(
     async def refused(request: Request, err: RunlabError) -> JSONResponse:
         return _json({"detail": str(err)}, 409)
 
-    for route, page in PAGES.items():
-        app.add_api_route(route, _page(page), methods=["GET"], include_in_schema=False)
-    app.add_api_route("/run/{run_id}", _page("run.html"), methods=["GET"])
-    app.add_api_route("/study/{kind}/{name}", _page("study.html"), methods=["GET"])
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+def _api(root: Path, token: str, loopback: bool) -> APIRouter:
+    """The JSON API over the runs root (reads; stopping a run needs the token)."""
+    app, presented = APIRouter(), _presented
 
     @app.get("/api/info")
     def info(request: Request) -> JSONResponse:

@@ -25,9 +25,9 @@ from runlab.errors import ConfigError
 from runlab.finance.backtest import backtest
 from runlab.finance.rewards import log_growth_reward
 from runlab.tracking.run import Run
+from runlab.train.context import LoopContext
 from runlab.train.data import Dataset
 from runlab.train.epochs import EpochTrainer, run_epochs
-from runlab.train.loops import LoopContext
 from runlab.train.models import build_model, model_spec
 from runlab.train.optim import make_optimizer, monitor_mode
 from runlab.train.progress import ProgressView

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from runlab.tracking.run import Run
-from runlab.train.loops import LoopContext
+from runlab.train.context import LoopContext
 from runlab.train.progress import ProgressView, epoch_line
 
 

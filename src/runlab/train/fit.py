@@ -12,9 +12,9 @@ from typing import Any
 import torch
 
 from runlab.tracking.run import Run
+from runlab.train.context import LoopContext
 from runlab.train.data import Dataset
 from runlab.train.epochs import EpochTrainer, run_epochs
-from runlab.train.loops import LoopContext
 from runlab.train.progress import ProgressView
 from runlab.train.supervised import SupervisedTrainer
 

@@ -9,34 +9,21 @@ function ``fn(cfg, run)`` that trains and records through ``run``. Both are call
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from runlab.errors import ConfigError
 from runlab.registry import Registry
+from runlab.train.context import LoopContext
 
-
-@dataclass
-class LoopContext:
-    """What the one place that trains a config gives a loop besides the config and the run."""
-
-    device: Any = None  # a torch.device
-    seed: int = 42
-    data: Any = None  # the dataset the preflight loaded, or None: the loop loads it
-    resume: bool = False  # continue from checkpoints/last.pt
-    callbacks: list[Any] = field(default_factory=list)  # cb(epoch, metrics) after each epoch
-    baseline: Any = None  # a runlab.monitor.Baseline for the gates
-    alerts: Any = None  # a runlab.monitor.Alerts
-    show_progress: bool = True
-    progress_to_stderr: bool = False
-
-    def dataset(self, cfg: dict[str, Any]) -> Any:
-        """The config's dataset, loaded once."""
-        if self.data is None:
-            from runlab.train.data import load_dataset
-
-            self.data = load_dataset(cfg["data"], cfg["task"], self.seed)
-        return self.data
+__all__ = [
+    "LOOPS",
+    "EpisodicLoop",
+    "FunctionLoop",
+    "Loop",
+    "LoopContext",
+    "SupervisedLoop",
+    "get_loop",
+]
 
 
 class Loop:

@@ -1,0 +1,29 @@
+"""What the one place that trains a config hands a loop besides the config and the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class LoopContext:
+    """What the one place that trains a config gives a loop besides the config and the run."""
+
+    device: Any = None  # a torch.device
+    seed: int = 42
+    data: Any = None  # the dataset the preflight loaded, or None: the loop loads it
+    resume: bool = False  # continue from checkpoints/last.pt
+    callbacks: list[Any] = field(default_factory=list)  # cb(epoch, metrics) after each epoch
+    baseline: Any = None  # a runlab.monitor.Baseline for the gates
+    alerts: Any = None  # a runlab.monitor.Alerts
+    show_progress: bool = True
+    progress_to_stderr: bool = False
+
+    def dataset(self, cfg: dict[str, Any]) -> Any:
+        """The config's dataset, loaded once."""
+        if self.data is None:
+            from runlab.train.data import load_dataset
+
+            self.data = load_dataset(cfg["data"], cfg["task"], self.seed)
+        return self.data

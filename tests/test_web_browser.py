@@ -58,7 +58,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     import numpy as np
 
     from runlab.finance.backtest import backtest
-    from runlab.sweep.record import SweepRecord
+    from runlab.tracking.groups import SweepRecord
 
     rng = np.random.default_rng(0)
     result = backtest(rng.normal(size=(250, 10)), rng.normal(4e-4, 0.01, (250, 10)), scores=True)

@@ -115,7 +115,7 @@ def _selection(base: Path, runs: list[str], sweep: str | None, study: str | None
         return (lambda: paths), None
     if sweep:
         from runlab.cli._watch import read_sweep_done
-        from runlab.sweep.record import SweepRecord
+        from runlab.tracking.groups import SweepRecord
 
         record = SweepRecord.load(base, sweep)
         parent = record.id

@@ -13,7 +13,7 @@ from runlab._secrets import REDACTED, redact_args, secret_values
 from runlab.errors import ConfigError
 from runlab.sweep.grid import expand
 from runlab.sweep.launchers import Job, JobResult, launcher_choice, make_launcher
-from runlab.sweep.record import SweepRecord
+from runlab.tracking.groups import SweepRecord
 from runlab.tracking.record import RunRecord
 from runlab.tracking.roots import check_root, plain_name
 from runlab.train.checks import load_checked

@@ -20,6 +20,7 @@ from runlab.config.compose import compose
 from runlab.errors import ConfigError
 from runlab.sweep.launchers import Job, JobResult, launcher_choice, make_launcher
 from runlab.sweep.plugins import PRUNERS, SAMPLERS
+from runlab.tracking.groups import StudyRecord
 from runlab.train.checks import load_checked
 
 T = TypeVar("T")
@@ -553,10 +554,9 @@ def _write_trials(study: Any, folder: Path, objectives: list[str]) -> list[dict[
                 "fail_reason": t.user_attrs.get("fail_reason"),
             }
         )
-    atomic_write_text(folder / "trials.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     directions = [d.name.lower() for d in study.directions]
     info = {"study": study.study_name, "objectives": objectives, "directions": directions}
-    atomic_write_text(folder / "study.json", json.dumps(info, indent=2) + "\n")
+    StudyRecord(folder).write(rows, info)
     return rows
 
 

@@ -20,6 +20,7 @@ from runlab import _io
 from runlab.errors import RunNotFoundError
 from runlab.report.compare import all_same, compare, order_metrics, summary_numbers
 from runlab.tracking.expr import parse
+from runlab.tracking.groups import StudyRecord, SweepRecord
 from runlab.tracking.index import IndexedRun, RunIndex
 from runlab.tracking.record import RunRecord, flatten
 
@@ -273,29 +274,26 @@ def studies(root: Path) -> list[dict[str, Any]]:
     """Optuna studies (``<root>/studies/<name>/trials.jsonl``) and grid sweeps
     (``<root>/sweeps/<id>/sweep.json``), newest first."""
     out = []
-    for path in sorted((root / "studies").glob("*/trials.jsonl")):
-        trials = _io.read_jsonl(path)
+    for study in StudyRecord.scan(root):
+        trials = study.trials()
         out.append(
             {
                 "kind": "study",
-                "name": path.parent.name,
+                "name": study.name,
                 "trials": len(trials),
-                "complete": sum(t.get("state") == "COMPLETE" for t in trials),  # objects only
-                "modified": path.stat().st_mtime,
+                "complete": sum(t.get("state") == "COMPLETE" for t in trials),
+                "modified": study.modified,
             }
         )
-    for path in sorted((root / "sweeps").glob("*/sweep.json")):
-        data = _sweep_json(path)
-        if data is None:
-            continue
-        combos = _combinations(data)
+    for sweep in SweepRecord.scan(root):
+        combos = sweep.combinations
         out.append(
             {
                 "kind": "sweep",
-                "name": path.parent.name,
+                "name": sweep.folder_name,
                 "trials": len(combos),
                 "complete": sum(c.get("status") == "finished" for c in combos),
-                "modified": path.stat().st_mtime,
+                "modified": sweep.modified,
             }
         )
     return sorted(out, key=lambda s: -s["modified"])
@@ -311,52 +309,20 @@ def study_detail(root: Path, kind: str, name: str) -> dict[str, Any]:
 
 
 def _study(root: Path, name: str) -> dict[str, Any]:
-    folder = root / "studies" / name
-    if not (folder / "trials.jsonl").is_file():
-        raise RunNotFoundError(f"no study {name!r} under {root / 'studies'}")
-    trials = [
-        {
-            "number": t.get("number"),
-            "state": t.get("state"),
-            "params": t["params"] if isinstance(t.get("params"), dict) else {},
-            "values": t["values"] if isinstance(t.get("values"), list) else None,
-            "run_id": t.get("run_id"),
-            "duration": t.get("duration"),
-        }
-        for t in _io.read_jsonl(folder / "trials.jsonl")
-    ]
-    try:  # written by runlab tune since the dashboard came; older studies: minimize
-        info = _io.read_json(folder / "study.json")
-    except (OSError, ValueError):
-        info = {}
-    info = info if isinstance(info, dict) else {}
-    objectives = _strings(info.get("objectives")) or ["objective"]
-    direction = (_strings(info.get("directions")) or ["minimize"])[0]
-    return _with_best(name, "study", trials, objectives, direction)
-
-
-def _sweep_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = _io.read_json(path)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _combinations(data: dict[str, Any]) -> list[dict[str, Any]]:
-    combos = data.get("combinations")
-    return [c for c in combos if isinstance(c, dict)] if isinstance(combos, list) else []
+    study = StudyRecord.open(root, name)
+    keys = ("number", "state", "params", "values", "run_id", "duration")
+    trials = [{k: t[k] for k in keys} for t in study.trials()]
+    return _with_best(name, "study", trials, study.objectives, study.directions[0])
 
 
 def _sweep(root: Path, name: str) -> dict[str, Any]:
     path = root / "sweeps" / name / "sweep.json"
-    data = _sweep_json(path) if path.is_file() else None
-    if data is None:
+    sweep = SweepRecord.read(path) if path.is_file() else None
+    if sweep is None:
         raise RunNotFoundError(f"no readable sweep {name!r} under {root / 'sweeps'}")
-    objective = str(data.get("objective") or "best")
-    varying = {str(v) for v in data["varying"]} if isinstance(data.get("varying"), list) else set()
+    objective, varying = sweep.objective, sweep.varying
     trials = []
-    for combo in _combinations(data):
+    for combo in sweep.combinations:
         run_id = combo.get("run_id")
         value, where = None, run_dir(root, run_id)  # an id like ../outside is not followed
         if where is not None:
@@ -375,7 +341,7 @@ def _sweep(root: Path, name: str) -> dict[str, Any]:
                 "duration": None,
             }
         )
-    return _with_best(name, "sweep", trials, [objective], data.get("direction", "minimize"))
+    return _with_best(name, "sweep", trials, [objective], sweep.direction)
 
 
 def _strings(value: Any) -> list[str]:

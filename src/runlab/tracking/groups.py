@@ -1,4 +1,13 @@
-"""``<root>/sweeps/<id>/sweep.json``: what a sweep runs and what became of each combination."""
+"""The records of runs that go together, one class per file format, for the commands that
+write them and every reader (the CLI, the dashboard) alike:
+
+- :class:`SweepRecord`: ``<root>/sweeps/<id>/sweep.json``, what a grid sweep runs and what
+  became of each combination (and the lease of the process that runs it);
+- :class:`StudyRecord`: ``<root>/studies/<name>/trials.jsonl`` and ``study.json``, an Optuna
+  study's trials as ``runlab tune`` last wrote them.
+
+Readers tolerate damaged files: a sweep.json or trials.jsonl that cannot be read is skipped
+when listing, and a one-line error when asked for by name."""
 
 from __future__ import annotations
 
@@ -154,3 +163,124 @@ class SweepRecord:
 
     def unfinished(self) -> list[dict[str, Any]]:
         return [c for c in self.data["combinations"] if c["status"] != "finished"]
+
+    # readers -------------------------------------------------------------------------------
+    @classmethod
+    def read(cls, path: Path) -> SweepRecord | None:
+        """The sweep.json at ``path``, or None when it cannot be read as a sweep."""
+        try:
+            data = read_json(path)
+        except (OSError, ValueError):
+            return None
+        return cls(path, data) if isinstance(data, dict) else None
+
+    @classmethod
+    def scan(cls, root: Path) -> list[SweepRecord]:
+        """Every readable sweep under ``root`` (damaged ones skipped)."""
+        found = (cls.read(p) for p in sorted((root / "sweeps").glob("*/sweep.json")))
+        return [r for r in found if r is not None]
+
+    @property
+    def folder_name(self) -> str:
+        return self.path.parent.name
+
+    @property
+    def modified(self) -> float:
+        return self.path.stat().st_mtime
+
+    @property
+    def combinations(self) -> list[dict[str, Any]]:
+        """The combinations that are well formed (a hand-edited file may hold anything)."""
+        combos = self.data.get("combinations")
+        return [c for c in combos if isinstance(c, dict)] if isinstance(combos, list) else []
+
+    @property
+    def objective(self) -> str:
+        return str(self.data.get("objective") or "best")
+
+    @property
+    def direction(self) -> str:
+        return str(self.data.get("direction") or "minimize")
+
+    @property
+    def varying(self) -> set[str]:
+        varying = self.data.get("varying")
+        return {str(v) for v in varying} if isinstance(varying, list) else set()
+
+
+TRIALS_FILE = "trials.jsonl"
+STUDY_FILE = "study.json"
+
+
+class StudyRecord:
+    """An Optuna study's files under ``<root>/studies/<name>/`` (written by ``runlab tune``
+    after every trial, so a reader sees a study while it runs)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.name = folder.name
+
+    @classmethod
+    def scan(cls, root: Path) -> list[StudyRecord]:
+        return [cls(p.parent) for p in sorted((root / "studies").glob(f"*/{TRIALS_FILE}"))]
+
+    @classmethod
+    def open(cls, root: Path, name: str) -> StudyRecord:
+        record = cls(root / "studies" / name)
+        if not (record.folder / TRIALS_FILE).is_file():
+            raise RunNotFoundError(f"no study {name!r} under {root / 'studies'}")
+        return record
+
+    @property
+    def modified(self) -> float:
+        return (self.folder / TRIALS_FILE).stat().st_mtime
+
+    def trials(self) -> list[dict[str, Any]]:
+        """Each trial: number, state, params, values (None or a list), run_id, duration,
+        fail_reason; a damaged line is skipped."""
+        from runlab._io import read_jsonl
+
+        out = []
+        for t in read_jsonl(self.folder / TRIALS_FILE):
+            if not isinstance(t, dict):
+                continue
+            out.append(
+                {
+                    "number": t.get("number"),
+                    "state": t.get("state"),
+                    "params": t["params"] if isinstance(t.get("params"), dict) else {},
+                    "values": t["values"] if isinstance(t.get("values"), list) else None,
+                    "run_id": t.get("run_id"),
+                    "duration": t.get("duration"),
+                    "fail_reason": t.get("fail_reason"),
+                }
+            )
+        return out
+
+    def _info(self) -> dict[str, Any]:
+        try:  # written by runlab tune since the dashboard came; older studies: minimize
+            info = read_json(self.folder / STUDY_FILE)
+        except (OSError, ValueError):
+            return {}
+        return info if isinstance(info, dict) else {}
+
+    @property
+    def objectives(self) -> list[str]:
+        values = self._info().get("objectives")
+        return [str(v) for v in values] if isinstance(values, list) and values else ["objective"]
+
+    @property
+    def directions(self) -> list[str]:
+        values = self._info().get("directions")
+        return [str(v) for v in values] if isinstance(values, list) and values else ["minimize"]
+
+    def write(self, rows: list[dict[str, Any]], info: dict[str, Any]) -> None:
+        """``runlab tune``'s writer: both files, atomically."""
+        import json
+
+        from runlab._io import atomic_write_text
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        text = "".join(json.dumps(r) + "\n" for r in rows)
+        atomic_write_text(self.folder / TRIALS_FILE, text)
+        atomic_write_text(self.folder / STUDY_FILE, json.dumps(info, indent=2) + "\n")

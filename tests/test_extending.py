@@ -31,6 +31,7 @@ class TestCsvSinkContract(SinkContract):
         return CsvSink({"folder": str(tmp_path / "csv"), "timeout": 10.0})
 
 
+@pytest.mark.slow  # a LocalLauncher subclass: the local launcher's run is in the default suite
 class TestNiceLauncherContract(LauncherContract):
     def make_launcher(self, jobs: int) -> NiceLauncher:
         return NiceLauncher(jobs=jobs, niceness=3)

@@ -121,9 +121,9 @@ def main() -> None:
     trees = {"before": str(Path(opts.before).resolve()), "after": str(Path(opts.after).resolve())}
     print(
         "| measure | before (median) | after (median) | after / before "
-        "| hand loop or plain append, before / after |"
+        "| hand loop or plain append, before / after | per-process ratio to it, before / after |"
     )
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, (code, args) in CASES.items():
         got: dict[str, dict[str, list[float]]] = {t: {"runlab": [], "hand": []} for t in trees}
         for i in range(opts.rounds):
@@ -136,7 +136,13 @@ def main() -> None:
         a = statistics.median(got["after"]["runlab"])
         hb = statistics.median(got["before"]["hand"])
         ha = statistics.median(got["after"]["hand"])
-        print(f"| {name} | {b:,.1f} | {a:,.1f} | {a / b:.3f} | {hb:,.1f} / {ha:,.1f} |", flush=True)
+        rb = statistics.median(r / h for r, h in zip(*got["before"].values(), strict=True))
+        ra = statistics.median(r / h for r, h in zip(*got["after"].values(), strict=True))
+        print(
+            f"| {name} | {b:,.1f} | {a:,.1f} | {a / b:.3f} | {hb:,.1f} / {ha:,.1f} "
+            f"| {rb:.3f} / {ra:.3f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

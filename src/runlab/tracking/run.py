@@ -42,7 +42,30 @@ def _safe_relative(name: str, what: str) -> str:
     return name
 
 
-class Run:
+class RunFiles:
+    """Where a run's files go in its directory (``dir``): checkpoints, artifacts, figures."""
+
+    dir: Path
+
+    def checkpoint_path(self, name: str | int = "last") -> Path:
+        """``checkpoints/<name>.pt``; an int gives ``epoch_NNNN.pt``."""
+        fname = f"epoch_{name:04d}.pt" if isinstance(name, int) else _safe_relative(name, "name")
+        return self._sub("checkpoints", fname if Path(fname).suffix else f"{fname}.pt")
+
+    def artifact_path(self, name: str) -> Path:
+        return self._sub("artifacts", _safe_relative(name, "artifact name"))
+
+    def figure_path(self, name: str) -> Path:
+        name = _safe_relative(name, "figure name")
+        return self._sub("figures", name if Path(name).suffix else f"{name}.png")
+
+    def _sub(self, folder: str, name: str) -> Path:
+        path = self.dir / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class Run(RunFiles):
     """A run being recorded. Create it with :func:`runlab.start_run` and use it as a context
     manager; leaving the block sets the final status (finished, failed, stopped, preempted)."""
 
@@ -138,23 +161,6 @@ class Run:
     @property
     def status(self) -> RunState:
         return self._status
-
-    def checkpoint_path(self, name: str | int = "last") -> Path:
-        """``checkpoints/<name>.pt``; an int gives ``epoch_NNNN.pt``."""
-        fname = f"epoch_{name:04d}.pt" if isinstance(name, int) else _safe_relative(name, "name")
-        return self._sub("checkpoints", fname if Path(fname).suffix else f"{fname}.pt")
-
-    def artifact_path(self, name: str) -> Path:
-        return self._sub("artifacts", _safe_relative(name, "artifact name"))
-
-    def figure_path(self, name: str) -> Path:
-        name = _safe_relative(name, "figure name")
-        return self._sub("figures", name if Path(name).suffix else f"{name}.png")
-
-    def _sub(self, folder: str, name: str) -> Path:
-        path = self.dir / folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path
 
     def _use_config(self, config: Any) -> None:
         """The config, and what of it may be written: secrets and their copies redacted."""
@@ -281,9 +287,7 @@ class Run:
         if self._listeners:
             from runlab.tracking.records import StepRecord, numeric
 
-            step_record = StepRecord(step, record["time"], numeric(metrics))
-            for listener in self._listeners:
-                listener.on_record(step_record)
+            self._emit(StepRecord(step, record["time"], numeric(metrics)))
 
     def log_epoch(
         self,
@@ -311,12 +315,14 @@ class Run:
             from runlab.tracking.records import EpochRecord, numeric
 
             per_split = {split: numeric(values) for split, values in metrics.items()}
-            epoch_record = EpochRecord(epoch, time.time(), per_split, numeric(extra))
-            for listener in self._listeners:
-                listener.on_record(epoch_record)
+            self._emit(EpochRecord(epoch, time.time(), per_split, numeric(extra)))
         _io.atomic_write_json(self.dir / "metrics.json", self._safe_summary())
         if self._status is RunState.RUNNING:
             self._beat()  # status and watch see the epoch now, not at the next heartbeat
+
+    def _emit(self, record: Any) -> None:
+        for listener in self._listeners:
+            listener.on_record(record)
 
     def event(self, event: str, /, **fields: Any) -> None:
         """Append one event (``on_warning``, ``on_checkpoint``, ...) to events.jsonl, flushed

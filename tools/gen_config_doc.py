@@ -1,12 +1,20 @@
 """Regenerate docs/config.md from src/runlab/config/schema.py: python tools/gen_config_doc.py"""
 import dataclasses, typing
 from runlab.config.schema import RunlabConfig
+from runlab.evaluators import EVALUATORS, metrics_of
+from runlab.sinks.base import SINKS
+from runlab.sweep.launchers import LAUNCHERS
+from runlab.train.loops import LOOPS
+from runlab.train.plugins import DATA_SOURCES, MODELS, OPTIMIZERS, SCHEDULES
+def names(registry):  # the built-in names, from the registry: never listed by hand here
+    return ", ".join(f"`{n}`" for n in registry.builtin())
+MAXIMISED = ", ".join(sorted({m for e in EVALUATORS.builtin() for m, d in metrics_of(e).items() if d == "max"}))
 def tname(h):
     s = str(h).replace("typing.", "").replace("NoneType", "null").replace("Literal", "")
     return s.replace("<class '", "").replace("'>", "")
 hints = typing.get_type_hints(RunlabConfig)
 notes = {
- "data.source": "required: a .npz, `pkg.mod:fn`, a CSV/Parquet panel, or `synthetic.regression`, `synthetic.classification`, `synthetic.panel`",
+ "data.source": f"required: a .npz, a CSV/Parquet panel, {names(DATA_SOURCES)}, a plugin's (entry points `runlab.data`) or `pkg.mod:fn`",
  "data.scaler": "fitted on train only, saved in checkpoints", "data.allow_nan": "accept non-finite values (features become 0 after scaling, rows with bad targets dropped)",
  "data.kwargs": "keyword arguments for an import-path source", "data.features": "panel feature columns (default: every other numeric column)",
  "data.train_end": "panels: last train date, inclusive (default: 60% of dates)", "data.val_end": "panels: last val date, inclusive (default: 80%)",
@@ -14,20 +22,20 @@ notes = {
  "data.n_samples": "synthetic regression/classification rows", "data.n_features": "synthetic features", "data.n_classes": "synthetic classes",
  "data.noise": "synthetic noise level", "data.n_dates": "synthetic panel dates", "data.n_assets": "synthetic panel assets",
  "data.val_fraction": "synthetic rows: share for val", "data.test_fraction": "synthetic rows: share for test (val + test < 1)", "data.seed": "synthetic data seed",
- "model.name": "built-in model (or give `_target_`)", "model.hidden": "widths (mlp), or the width (resmlp, gru)", "model.blocks": "resmlp residual blocks; gru layers",
+ "model.name": f"{names(MODELS)}, a plugin's (`runlab.models`) or `pkg.mod:fn`; or give `_target_`", "model.hidden": "widths (mlp), or the width (resmlp, gru)", "model.blocks": "resmlp residual blocks; gru layers",
  "model.dropout": "", "model.activation": "mlp, resmlp",
  "model.norm": "resmlp LayerNorm", "model.in_features": "inferred from the data", "model.out_features": "inferred from task and data",
  "trainer.epochs": "", "trainer.grad_clip": "max gradient norm",
  "trainer.batch_size": "rows per batch; dates per batch for panels", "trainer.accumulate": "micro-batches per optimizer step",
  "trainer.mixed_precision": "bf16 autocast; fp16 autocast + GradScaler (CUDA only)", "trainer.compile": "torch.compile the model",
  "trainer.on_nan": "non-finite loss: fail the run, or skip the step (one host sync per step)", "trainer.monitor": "decides best.pt and best_epoch",
- "trainer.mode": "default: max for accuracy, f1, r2, ic, rank_ic, ic_ir, scale, sharpe; else min", "trainer.early_stopping": "",
+ "trainer.mode": f"default: max for the metrics evaluators declare so ({MAXIMISED}); else min", "trainer.early_stopping": "",
  "trainer.early_stopping.patience": "epochs without improvement before stopping (null: off)", "trainer.early_stopping.monitor": "default: trainer.monitor",
  "trainer.early_stopping.min_delta": "smallest change that counts as improvement", "trainer.early_stopping.mode": "default: as trainer.mode",
  "trainer.log_every": "optimizer steps between step logs (the only host syncs)", "trainer.data_on_device": "hold data on the device (auto: if under 40% of free CUDA memory)",
- "trainer.loss": "auto: the task's first loss", "optim.name": "or give `_target_` (its other keys are kwargs)", "optim.momentum": "sgd only",
+ "trainer.loss": "auto: the task's first loss", "optim.name": f"{names(OPTIMIZERS)}, a plugin's (`runlab.optimizers`) or `pkg.mod:fn`; or give `_target_` (its other keys are kwargs)", "optim.momentum": "sgd only",
  "optim.lr": "", "optim.weight_decay": "",
- "schedule.name": "", "schedule.warmup_steps": "cosine: linear warmup steps", "schedule.min_lr": "cosine floor", "schedule.step_size": "step: epochs between decays",
+ "schedule.name": f"{names(SCHEDULES)}, a plugin's (`runlab.schedules`) or `pkg.mod:fn`", "schedule.warmup_steps": "cosine: linear warmup steps", "schedule.min_lr": "cosine floor", "schedule.step_size": "step: epochs between decays",
  "schedule.gamma": "step: decay factor", "schedule.factor": "plateau: decay factor", "schedule.patience": "plateau: epochs without improvement",
  "checkpoint.every": "keep epoch_NNNN.pt every N epochs", "checkpoint.keep": "keep every epoch_NNNN.pt (--keep-checkpoints)",
  "portfolio.method": "scores -> weights: long the top quantile and short the bottom, or long only",
@@ -46,7 +54,8 @@ notes = {
  "baseline": "a run (id, prefix, name, path) for `baseline.*` in gates; `--baseline RUN` overrides; recorded as the run's id",
  "alerts.command": "shell command run with the alert as JSON on stdin and RUNLAB_ALERT_EVENT, RUNLAB_RUN_ID, RUNLAB_RUN_STATUS, RUNLAB_RUN_DIR, RUNLAB_GATE set",
  "alerts.webhook": "http(s) URL that receives the alert as a JSON POST", "alerts.on": "which events alert", "alerts.timeout": "seconds per attempt; a failure is an on_warning event",
- "sinks": "mirror the run to these (docs/mirrors.md): tensorboard, wandb, mlflow, or `pkg.mod:SinkClass`; `--sink NAME` adds one",
+ "sinks": f"mirror the run to these (docs/mirrors.md): {names(SINKS)}, a plugin's (`runlab.sinks`) or `pkg.mod:SinkClass`; `--sink NAME` adds one",
+ "launcher": f"`runlab sweep` / `tune`: `name` ({names(LAUNCHERS)}, a plugin's or `pkg.mod:Launcher`) and that launcher's options (docs/sweeps.md); `--launcher`, `--launcher-opt key=value` win",
  "tensorboard.log_dir": "default: `<run dir>/tensorboard`; else `<log_dir>/<run id>`", "tensorboard.timeout": "seconds the run's end waits for this mirror",
  "wandb.project": "default: $WANDB_PROJECT, else runlab", "wandb.entity": "default: $WANDB_ENTITY, else your W&B default", "wandb.group": "default: the run's sweep or study",
  "wandb.tags": "added to the run's tags (as key=value)", "wandb.mode": "default: $WANDB_MODE, else online", "wandb.run_name": "default: the run's name",
@@ -54,7 +63,7 @@ notes = {
  "wandb.timeout": "seconds the run's end waits for this mirror",
  "mlflow.tracking_uri": "default: $MLFLOW_TRACKING_URI, else MLflow's default (sqlite:///mlflow.db)", "mlflow.experiment": "default: $MLFLOW_EXPERIMENT_NAME, else runlab",
  "mlflow.artifact_location": "for an experiment runlab creates", "mlflow.artifacts": "files logged as artifacts ([] for none)", "mlflow.timeout": "seconds the run's end waits for this mirror",
- "task": "", "loop": "`supervised`, `episodic`, or `pkg.mod:fn` called as fn(cfg, run)", "evaluate": "metric families (regression, classification, ranking, portfolio); default: the task's own",
+ "task": "", "loop": f"{names(LOOPS)}, a plugin's (`runlab.loops`), or `pkg.mod:fn` called as fn(cfg, run) (docs/extending.md)", "evaluate": f"evaluators: {names(EVALUATORS)}, a plugin's (`runlab.evaluators`) or `pkg.mod:fn`; default: the task's own",
 }
 def esc(s):
     return s.replace("|", "\\|")

@@ -7,7 +7,7 @@ and the documentation in docs/config.md. Keys outside these blocks belong to the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any, Literal
 
 
@@ -212,11 +212,11 @@ SINK_CONFIGS: dict[str, type] = {
     "tensorboard": TensorboardSinkConfig,
     "wandb": WandbSinkConfig,
     "mlflow": MlflowSinkConfig,
-}
+}  # the built-in sinks' options: each is also a config block of its name (RunlabConfig below)
 
 
 @dataclass
-class RunlabConfig:
+class _RunlabBlocks:
     data: DataConfig = field(default_factory=DataConfig)
     task: Task = "regression"
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -233,13 +233,18 @@ class RunlabConfig:
     gates: list[GateConfig] = field(default_factory=list)
     baseline: str | None = None  # a run (id, prefix, name, path) for baseline.* and compare
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
-    sinks: list[str] = field(default_factory=list)  # tensorboard, wandb, mlflow, pkg.mod:Sink
-    tensorboard: TensorboardSinkConfig = field(default_factory=TensorboardSinkConfig)
-    wandb: WandbSinkConfig = field(default_factory=WandbSinkConfig)
-    mlflow: MlflowSinkConfig = field(default_factory=MlflowSinkConfig)
     # runlab sweep / tune: where runs execute, {name: ray, address: auto, cpus_per_trial: 2};
     # the options are the launcher's own (docs/sweeps.md); --launcher and --launcher-opt win
     launcher: dict[str, Any] = field(default_factory=dict)
+    sinks: list[str] = field(default_factory=list)  # tensorboard, wandb, mlflow, pkg.mod:Sink
+
+
+# runlab's blocks: the ones above, then one block per built-in sink, named after it
+RunlabConfig = make_dataclass(
+    "RunlabConfig",
+    [(name, options, field(default_factory=options)) for name, options in SINK_CONFIGS.items()],
+    bases=(_RunlabBlocks,),
+)
 
 
 # Blocks where a `_target_` replaces the built-in choice: other keys are the target's kwargs.

@@ -175,12 +175,9 @@ def _is_sink(obj: Any) -> str | None:
 
 # The sinks: `sinks: [name]` in a config, `--sink name`; plugins: entry points "runlab.sinks".
 SINKS = Registry("sink", "runlab.sinks", check=_is_sink)
-for _name, _target in (
-    ("tensorboard", "runlab.sinks.tensorboard:TensorBoardSink"),
-    ("wandb", "runlab.sinks.wandb:WandbSink"),
-    ("mlflow", "runlab.sinks.mlflow:MlflowSink"),
-):
-    SINKS.add(_name, _target, options=SINK_CONFIGS[_name])
+_CLASSES = {"tensorboard": "TensorBoardSink", "wandb": "WandbSink", "mlflow": "MlflowSink"}
+for _name, _options in SINK_CONFIGS.items():  # one module per built-in sink, named after it
+    SINKS.add(_name, f"runlab.sinks.{_name}:{_CLASSES[_name]}", options=_options)
 SINK_NAMES = tuple(SINKS.builtin())
 
 

@@ -5,9 +5,8 @@ met by :mod:`runlab.tracking.signals`; listeners (the mirrors) attach from above
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from runlab import _io
-from runlab._secrets import redact, redact_args
+from runlab._secrets import redact
 from runlab._yaml import to_plain, to_yaml
 from runlab.errors import ConfigError
 from runlab.tracking import rundir
@@ -120,7 +119,7 @@ class Run(RunFiles):
         self._listeners = list(listeners)
         listened: dict[str, Any] = {}
         for listener in self._listeners:
-            listener.attach(self._listener_warning)
+            listener.attach(functools.partial(rundir.listener_warning, self))
             listened.update(listener.run_info())
         # A SIGTERM from here on is noted, and acted on once the directory is whole.
         self._signals.install()
@@ -170,26 +169,12 @@ class Run(RunFiles):
         self._secrets = secret_values(config)
         self.safe_config = redact(config, self._secrets)
 
-    def _redacted_provenance(self, info: dict[str, Any]) -> dict[str, Any]:
-        """The command lines of run.json without the secrets typed on them."""
-        for key in ("command", "resume_command"):
-            if isinstance(info.get(key), list):
-                info[key] = redact_args(info[key], self._secrets)
-        return info
-
     def set_config(self, config: Any) -> None:
         """Replace the run's config (an integration that learns it after start): config.yaml
         is rewritten, redacted, and the index updated."""
         self._use_config(to_plain(config))
         _io.atomic_write_text(self.dir / "config.yaml", to_yaml(self.safe_config))
-        self._update_index()
-
-    def _listener_warning(self, sink: str, message: str) -> None:
-        """A listener's warning (a sink's, from its own thread): an event and a line on stderr."""
-        with contextlib.suppress(Exception):  # after the run's files are closed: nothing to do
-            self.event("on_warning", code="sink_failed", sink=sink, message=message)
-        with contextlib.suppress(Exception):
-            sys.stderr.write(f"runlab: warning: {message}\n")
+        rundir.update_index(self)
 
     def _safe_summary(self) -> dict[str, Any]:
         """The summary as written: JSON-safe (a tuple key, a cycle, any object) and redacted."""
@@ -354,18 +339,6 @@ class Run(RunFiles):
 
     def _beat(self) -> None:
         self._heartbeat.write()
-
-    # ------------------------------------------------------------------ index
-    def _update_index(self) -> None:
-        if not self._use_index:
-            return
-        from runlab.tracking.index import RunIndex
-
-        try:
-            RunIndex(self.root).upsert_run_dir(self.dir, info=self.info, config=self.safe_config)
-        except Exception as err:  # the index is derived; a failure is a warning, not a crash
-            if not self._ended:
-                self.event("on_warning", message=f"run index not updated: {err}")
 
 
 def start_run(

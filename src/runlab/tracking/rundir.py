@@ -62,7 +62,7 @@ def create(run: Run, overrides: Sequence[str] | None, **fields: Any) -> None:
         "started": None,
         "ended": None,
         "duration_seconds": None,
-        **run._redacted_provenance(provenance()),
+        **redacted_provenance(run, provenance()),
         **fields,
     }
     _io.atomic_write_text(run.dir / "config.yaml", to_yaml(run.safe_config))
@@ -103,7 +103,7 @@ def reopen(run: Run, path: Path) -> None:
         pass
     prior = run.info.get("duration_seconds")
     run._prior_seconds = float(prior) if isinstance(prior, (int, float)) else 0.0
-    run.info.update(run._redacted_provenance(provenance_of_resume()))
+    run.info.update(redacted_provenance(run, provenance_of_resume()))
     with contextlib.suppress(FileNotFoundError):
         (path / STOP_FILE).unlink()  # a stop request ended the last session, not this one
     _io.remove_stale_tmp(path, ("checkpoints", "artifacts", "figures"))  # a kill's leftovers
@@ -134,7 +134,7 @@ def start(run: Run) -> None:
             listener.on_start(meta)
     run._beat()
     run._heartbeat.start()
-    run._update_index()
+    update_index(run)
 
 
 def meta_of(run: Run, resumed: bool) -> RunMeta:
@@ -266,7 +266,7 @@ def end(run: Run, status: RunState) -> bool:
             run._stdout.stop()
     with contextlib.suppress(Exception):
         run._beat()  # a last heartbeat carrying the final status
-    run._update_index()
+    update_index(run)
     return bool(noted)
 
 
@@ -296,3 +296,32 @@ def _write_final_files(run: Run, status: RunState, duration: float) -> None:
     if run._steps is not None:
         with contextlib.suppress(Exception):
             run._steps.close()
+
+
+def redacted_provenance(run: Run, info: dict[str, Any]) -> dict[str, Any]:
+    """The command lines of run.json without the secrets typed on them."""
+    for key in ("command", "resume_command"):
+        if isinstance(info.get(key), list):
+            info[key] = redact_args(info[key], run._secrets)
+    return info
+
+
+def listener_warning(run: Run, sink: str, message: str) -> None:
+    """A listener's warning (a sink's, from its own thread): an event and a line on stderr."""
+    with contextlib.suppress(Exception):  # after the run's files are closed: nothing to do
+        run.event("on_warning", code="sink_failed", sink=sink, message=message)
+    with contextlib.suppress(Exception):
+        sys.stderr.write(f"runlab: warning: {message}\n")
+
+
+def update_index(run: Run) -> None:
+    """The run's row in the runs root's index (derived: a failure is a warning, not a crash)."""
+    if not run._use_index:
+        return
+    from runlab.tracking.index import RunIndex
+
+    try:
+        RunIndex(run.root).upsert_run_dir(run.dir, info=run.info, config=run.safe_config)
+    except Exception as err:
+        if not run._ended:
+            run.event("on_warning", message=f"run index not updated: {err}")

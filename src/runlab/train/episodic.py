@@ -273,33 +273,20 @@ class EpisodicEpochs(EpochTrainer):
 
 
 def fit_episodic(
-    cfg: dict[str, Any],
-    run: Run,
-    data: Dataset,
-    device: torch.device,
-    seed: int,
-    show_progress: bool = True,
-    progress_to_stderr: bool = False,
-    callbacks: list[Any] | None = None,
-    baseline: Any = None,
-    alerts: Any = None,
+    cfg: dict[str, Any], run: Run, data: Dataset, device: torch.device, seed: int, **options: Any
 ) -> EpisodicTrainer:
-    """``callbacks``: called as ``cb(epoch, metrics)`` after each epoch, after the config's
-    gates and the diagnostics."""
-    trainer = EpisodicTrainer(cfg, data, device, seed)
+    """:func:`train_episodic` with the context as keywords (``show_progress``,
+    ``progress_to_stderr``, ``callbacks``, ``baseline``, ``alerts``)."""
+    options["callbacks"] = list(options.get("callbacks") or [])
+    return train_episodic(cfg, run, LoopContext(device=device, seed=seed, data=data, **options))
+
+
+def train_episodic(cfg: dict[str, Any], run: Run, ctx: LoopContext) -> EpisodicTrainer:
+    """Train ``cfg`` in ``run`` with the episodic trainer and the shared epoch bookkeeping."""
+    trainer = EpisodicTrainer(cfg, ctx.dataset(cfg), ctx.device, ctx.seed)
     warm = int(cfg["episodic"]["warm_start_epochs"])
     if warm:
         trainer.warm_start(warm)
         run.event("on_warm_start", epochs=warm)
-    ctx = LoopContext(
-        device=device,
-        seed=seed,
-        data=data,
-        callbacks=list(callbacks or []),
-        baseline=baseline,
-        alerts=alerts,
-        show_progress=show_progress,
-        progress_to_stderr=progress_to_stderr,
-    )
     run_epochs(cfg, run, EpisodicEpochs(cfg, trainer), ctx)
     return trainer

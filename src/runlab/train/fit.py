@@ -108,36 +108,22 @@ class SupervisedEpochs(EpochTrainer):
 
 
 def fit(
-    cfg: dict[str, Any],
-    run: Run,
-    data: Dataset,
-    device: torch.device,
-    seed: int,
-    resume: bool = False,
-    show_progress: bool = True,
-    progress_to_stderr: bool = False,
-    callbacks: list[Any] | None = None,
-    baseline: Any = None,
-    alerts: Any = None,
+    cfg: dict[str, Any], run: Run, data: Dataset, device: torch.device, seed: int, **options: Any
 ) -> SupervisedTrainer:
-    """``callbacks``: called as ``cb(epoch, metrics)`` after each epoch is recorded, after the
-    config's gates and the diagnostics; one may raise :class:`runlab.tracking.run.Pruned` to
-    stop the run (a study's pruner does). ``baseline``: a runlab.monitor.Baseline for gates."""
-    trainer = SupervisedTrainer(cfg, data, device, seed)
+    """:func:`train_supervised` with the context as keywords: ``resume``, ``show_progress``,
+    ``progress_to_stderr``, ``callbacks`` (each called as ``cb(epoch, metrics)`` after the
+    epoch is recorded, after the gates and diagnostics; one may raise
+    :class:`runlab.tracking.run.Pruned`, as a study's pruner does), ``baseline``, ``alerts``."""
+    options["callbacks"] = list(options.get("callbacks") or [])
+    return train_supervised(cfg, run, LoopContext(device=device, seed=seed, data=data, **options))
+
+
+def train_supervised(cfg: dict[str, Any], run: Run, ctx: LoopContext) -> SupervisedTrainer:
+    """Train ``cfg`` in ``run`` with the supervised trainer and the shared epoch bookkeeping."""
+    trainer = SupervisedTrainer(cfg, ctx.dataset(cfg), ctx.device, ctx.seed)
     for warning in trainer.warnings:
         run.event("on_warning", message=warning)
-    ctx = LoopContext(
-        device=device,
-        seed=seed,
-        data=data,
-        resume=resume,
-        callbacks=list(callbacks or []),
-        baseline=baseline,
-        alerts=alerts,
-        show_progress=show_progress,
-        progress_to_stderr=progress_to_stderr,
-    )
-    run_epochs(cfg, run, SupervisedEpochs(trainer, device), ctx)
+    run_epochs(cfg, run, SupervisedEpochs(trainer, ctx.device), ctx)
     return trainer
 
 

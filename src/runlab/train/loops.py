@@ -54,21 +54,9 @@ class SupervisedLoop(Loop):
     resumable = True
 
     def train(self, cfg: dict[str, Any], run: Any, ctx: LoopContext) -> None:
-        from runlab.train.fit import fit
+        from runlab.train.fit import train_supervised
 
-        fit(
-            cfg,
-            run,
-            ctx.dataset(cfg),
-            ctx.device,
-            ctx.seed,
-            resume=ctx.resume,
-            show_progress=ctx.show_progress,
-            progress_to_stderr=ctx.progress_to_stderr,
-            callbacks=ctx.callbacks,
-            baseline=ctx.baseline,
-            alerts=ctx.alerts,
-        )
+        train_supervised(cfg, run, ctx)
 
     def preflight(self, cfg: dict[str, Any], ctx: LoopContext, report: dict[str, Any]) -> Any:
         from runlab.train.preflight import preflight_supervised
@@ -87,20 +75,9 @@ class EpisodicLoop(Loop):
     name = "episodic"
 
     def train(self, cfg: dict[str, Any], run: Any, ctx: LoopContext) -> None:
-        from runlab.train.episodic import fit_episodic
+        from runlab.train.episodic import train_episodic
 
-        fit_episodic(
-            cfg,
-            run,
-            ctx.dataset(cfg),
-            ctx.device,
-            ctx.seed,
-            show_progress=ctx.show_progress,
-            progress_to_stderr=ctx.progress_to_stderr,
-            callbacks=ctx.callbacks,
-            baseline=ctx.baseline,
-            alerts=ctx.alerts,
-        )
+        train_episodic(cfg, run, ctx)
 
     def preflight(self, cfg: dict[str, Any], ctx: LoopContext, report: dict[str, Any]) -> Any:
         from runlab.train.preflight import preflight_episodic

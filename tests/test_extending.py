@@ -213,3 +213,10 @@ def test_registry_lists_the_built_ins_without_importing_them(role: str) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("[]"), done.stdout
+
+
+def test_every_built_in_sink_has_its_config_block() -> None:
+    from runlab.config.schema import SINK_CONFIGS
+    from runlab.sinks.builtin import SINK_NAMES
+
+    assert tuple(SINK_CONFIGS) == SINK_NAMES

@@ -14,6 +14,7 @@ from typing import Any
 from runlab._version import __version__
 from runlab.errors import RunlabError
 from runlab.tracking import Preempted, Run, RunRecord, RunState, load_runs
+from runlab.tracking.run import start_run as _start_run
 
 
 def start_run(
@@ -23,20 +24,14 @@ def start_run(
     tags: dict[str, Any] | None = None,
     **options: Any,
 ) -> Run:
-    """Create and start a run; use it as ``with runlab.start_run(...) as run:``.
-
-    ``root`` is the runs root (default ``./runs`` or ``$RUNLAB_ROOT``); the run's files go to
-    ``<root>/<run_id>/``. Options: ``parent``, ``trial``, ``seed``, ``device``, ``overrides``,
-    ``heartbeat_interval`` (seconds, default 5 or ``$RUNLAB_HEARTBEAT_S``), ``capture_stdout``
-    (copy prints into stdout.log), ``handle_signals`` (SIGTERM -> ``preempted``), ``index``;
-    ``sinks`` (``["tensorboard", "wandb", "mlflow", "pkg.mod:MySink"]``) mirrors the run, with
-    ``sink_options`` per sink (default: the config's own ``wandb:`` ... blocks).
-    """
+    """:func:`runlab.tracking.run.start_run` (every option it takes), and ``sinks``
+    (``["tensorboard", "wandb", "mlflow", "pkg.mod:MySink"]``) to mirror the run, with
+    ``sink_options`` per sink (default: the config's own ``wandb:`` ... blocks)."""
     if "sinks" in options or "sink_options" in options:
         from runlab.sinks.mirror import with_mirrors
 
         options = with_mirrors(options, config)
-    return Run(root=root, name=name, config=config, tags=tags, **options).start()
+    return _start_run(config, root, name, tags, **options)
 
 
 def __getattr__(name: str) -> object:

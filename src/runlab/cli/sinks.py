@@ -10,7 +10,7 @@ import typer
 from runlab.cli._format import Format, write_json, write_table
 from runlab.cli.runs import _root_arg
 from runlab.errors import ConfigError, RunlabError
-from runlab.sinks.base import SINK_NAMES
+from runlab.sinks.builtin import SINK_NAMES
 from runlab.tracking.roots import ROOT_HELP
 
 SET_HELP = "A sink option, SINK.KEY=VALUE (mlflow.tracking_uri=sqlite:///mlflow.db); repeatable."

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from runlab.errors import ConfigError
-from runlab.sinks.base import SINK_NAMES
+from runlab.sinks.builtin import SINK_NAMES
 from runlab.tracking.roots import ROOT_HELP
 
 EXIT_FOR_STATUS = {"finished": 0, "stopped": 0, "pruned": 0, "failed": 1, "preempted": 143}

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from runlab.config.schema import SINK_CONFIGS
 from runlab.registry import Registry
+from runlab.sinks.builtin import BUILTIN_SINKS, SINK_NAMES
 from runlab.tracking.records import (  # what a sink receives: the run's own records
     EpochRecord,
     Final,
@@ -175,10 +176,8 @@ def _is_sink(obj: Any) -> str | None:
 
 # The sinks: `sinks: [name]` in a config, `--sink name`; plugins: entry points "runlab.sinks".
 SINKS = Registry("sink", "runlab.sinks", check=_is_sink)
-_CLASSES = {"tensorboard": "TensorBoardSink", "wandb": "WandbSink", "mlflow": "MlflowSink"}
-for _name, _options in SINK_CONFIGS.items():  # one module per built-in sink, named after it
-    SINKS.add(_name, f"runlab.sinks.{_name}:{_CLASSES[_name]}", options=_options)
-SINK_NAMES = tuple(SINKS.builtin())
+for _name, _target in BUILTIN_SINKS.items():
+    SINKS.add(_name, _target, options=SINK_CONFIGS[_name])
 
 
 def check_sink_names(names: Iterable[str], where: str = "sinks") -> None:

@@ -281,3 +281,30 @@ def test_creating_a_study_is_safe_to_race(tmp_path: Path) -> None:
         for t in threads:
             t.join()
         assert errors == []
+
+
+def test_in_process_tunes_an_episodic_config(cli, root: Path) -> None:
+    """--in-process trains through the one place that trains a config, so every loop works
+    there (it refused all but supervised; before that, every episodic trial failed)."""
+    alloc = str(Path(__file__).resolve().parents[1] / "examples" / "allocation.yaml")
+    summary = tune(
+        cli,
+        root,
+        alloc,
+        "trainer.epochs=2",
+        "episodic.episodes_per_epoch=128",
+        "optim.lr=tag(log, interval(1e-4, 1e-2))",
+        "--trials",
+        "2",
+        "--in-process",
+        "--objective",
+        "val.reward",
+        "--direction",
+        "maximize",
+        "--seed",
+        "0",
+    )
+    assert [t["state"] for t in summary["trials"]] == ["COMPLETE"] * 2
+    run = runlab.RunRecord(root / summary["trials"][0]["run_id"])
+    assert run.metrics["monitor"] == "val.reward"
+    assert summary["trials"][0]["values"] == [run.metrics["val"]["reward"]]

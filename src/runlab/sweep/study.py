@@ -443,10 +443,10 @@ class _Trials:
 def _run_in_process(
     job: Job, trial: Any, config: str, root: Path, name: str, objectives: list[str]
 ) -> JobResult:
-    """A trial in this process (``--in-process``): no interpreter or import cost, but GPU
-    memory and any leaked state stay with the parent."""
+    """A trial in this process (``--in-process``), through the loop the config names, as
+    ``runlab run`` trains it: no interpreter or import cost, but GPU memory and any leaked
+    state stay with the parent. (Per-trial preflight is skipped.)"""
     from runlab.monitor.baseline import load_baseline
-    from runlab.train.data import load_dataset
     from runlab.train.loops import LoopContext
     from runlab.train.session import open_run, train_config
     from runlab.train.supervised import resolve_device
@@ -455,9 +455,6 @@ def _run_in_process(
     overrides = args[1 : args.index("--output-dir")]
     try:
         cfg = load_checked(config, overrides)
-        if cfg["loop"] != "supervised":
-            raise ConfigError("--in-process supports loop: supervised only")
-        data = load_dataset(cfg["data"], cfg["task"], 42)
         baseline = load_baseline(cfg["baseline"], root) if cfg["baseline"] else None
         run, alerts = open_run(
             cfg,
@@ -476,7 +473,6 @@ def _run_in_process(
     ctx = LoopContext(
         device=resolve_device("auto"),
         seed=42,
-        data=data,
         callbacks=[TrialReporter(trial, objectives[0], enabled=len(objectives) == 1)],
         baseline=baseline,
         show_progress=False,

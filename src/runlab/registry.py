@@ -17,7 +17,7 @@ as its ``Options`` attribute; config blocks and command-line choices are derived
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -116,9 +116,6 @@ class Registry:
         return isinstance(name, str) and (
             name in self._entries or self.is_path(name) or name in self.names()
         )
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
 
     @staticmethod
     def is_path(name: str) -> bool:

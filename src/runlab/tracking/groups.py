@@ -241,9 +241,7 @@ class StudyRecord:
         from runlab._io import read_jsonl
 
         out = []
-        for t in read_jsonl(self.folder / TRIALS_FILE):
-            if not isinstance(t, dict):
-                continue
+        for t in read_jsonl(self.folder / TRIALS_FILE):  # objects only; torn lines skipped
             out.append(
                 {
                     "number": t.get("number"),

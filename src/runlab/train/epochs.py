@@ -258,8 +258,7 @@ def _load_best(run: Run, trainer: EpochTrainer) -> None:
         link.symlink_to(best.name)
     except OSError:
         shutil.copyfile(best, link)
-    device = next(iter(trainer.model.parameters())).device
-    ckpt = torch.load(best, map_location=device, weights_only=True)
+    ckpt = torch.load(best, map_location="cpu", weights_only=True)  # copied to the model's device
     trainer.model.load_state_dict(ckpt["model"])
 
 

@@ -56,9 +56,9 @@ def open_run(
     listeners attached; returns ``(run, alerts)``. A bad sink raises ConfigError before any
     directory is made."""
     from runlab.monitor.alerts import Alerts
-    from runlab.sinks.mirror import mirror_for, sink_options
+    from runlab.sinks.mirror import mirror_for
 
-    mirror = mirror_for(cfg["sinks"], {s: sink_options(cfg, s) for s in cfg["sinks"]})
+    mirror = mirror_for(cfg["sinks"], config=cfg)  # each sink's options: its block of cfg
     listeners = [mirror] if mirror is not None else []
     if resume_dir is not None:
         run = Run.reopen(resume_dir, listeners=listeners, **run_options)

@@ -105,7 +105,9 @@ def test_transforms() -> None:
 
 
 def test_allocation_example_runs_and_backtests(cli, root: Path) -> None:
-    code, out, err = cli("run", ALLOC, "trainer.epochs=2", "-o", root, "-f", "json")
+    code, out, err = cli(
+        "run", ALLOC, "trainer.epochs=2", "trainer.log_every=4", "-o", root, "-f", "json"
+    )
     assert code == 0, err
     run_dir = Path(json.loads(out)["run_dir"])
     m = runlab.RunRecord(run_dir).metrics
@@ -119,11 +121,17 @@ def test_allocation_example_runs_and_backtests(cli, root: Path) -> None:
     ):
         assert key in m, key
     assert m["episodes"] == 2 * 1024 and m["throughput_eps_per_sec"] > 0
+    # the supervised loop's record too: losses, step log, learning rate, figures
+    assert m["val_loss"] == pytest.approx(-m["val"]["reward"])
+    assert m["train_loss"] is not None and m["epochs_run"] == 2
+    step_rows = runlab.RunRecord(run_dir).steps()
+    assert step_rows and {"loss", "reward", "lr", "grad_norm"} <= set(step_rows[-1])
+    assert (run_dir / "figures" / "losses.png").exists()
     assert {"reward", "sharpe", "max_drawdown", "turnover"} <= set(m["val"])
     assert m["monitor"] == "val.reward" and m["best_epoch"] in (1, 2)
     rows = runlab.RunRecord(run_dir).scalars()
     assert [r["split"] for r in rows] == ["train", "val", "train", "val"]
-    assert rows[0]["episodes_per_s"] > 0
+    assert rows[0]["episodes_per_s"] > 0 and rows[0]["lr"] == pytest.approx(0.001)
     code, out, err = cli("backtest", "allocation", "--root", root)
     assert code == 0, err
     bt = json.loads((run_dir / "artifacts/backtest/test/metrics.json").read_text())
@@ -150,7 +158,7 @@ def test_custom_reward_and_penalty(cli, root: Path) -> None:
     assert m["transition_penalty"] == 0.05 and math.isfinite(m["reward_mean"])
 
 
-def test_preflight_and_resume_refusal(cli, root: Path) -> None:
+def test_preflight_and_a_resume_that_does_not_fit(cli, root: Path) -> None:
     code, out, _ = cli("check", ALLOC, "-f", "json")
     report = json.loads(out)
     assert code == 0 and set(report["stages"]) == {
@@ -164,8 +172,8 @@ def test_preflight_and_resume_refusal(cli, root: Path) -> None:
     code, _, err = cli("run", ALLOC, "episodic.window=1000", "-o", root)
     assert code == 2 and "episodic.window=1000 does not fit" in err
     code, out, _ = cli("run", ALLOC, "trainer.epochs=1", "-o", root, "-f", "json")
-    code, _, err = cli("run", "--resume", "allocation", "-o", root)
-    assert code == 2 and "--resume continues runs of loop: supervised" in err
+    code, _, err = cli("run", "--resume", "allocation", "model.hidden=[7]", "-o", root)
+    assert code == 2 and "checkpoint does not fit this config" in err
 
 
 def test_log_growth_reward_is_exact_for_low_and_zero_prices() -> None:
@@ -189,6 +197,7 @@ def test_the_episodic_loop_shares_the_epoch_bookkeeping(cli, root: Path) -> None
         "trainer.early_stopping.patience=0",
         "checkpoint.every=1",
         "episodic.episodes_per_epoch=128",
+        "episodic.warm_start_epochs=2",
         "-o",
         root,
         "-f",
@@ -200,3 +209,8 @@ def test_the_episodic_loop_shares_the_epoch_bookkeeping(cli, root: Path) -> None
     assert [e["epoch"] for e in run.events("on_early_stop")] == [1]
     assert (run.path / "checkpoints" / "epoch_0001.pt").exists()
     assert (run.path / "checkpoints" / "model.pt").resolve().name == "best.pt"
+    warm = run.metrics["warm_start"]  # the warm start's own record
+    assert warm["epochs"] == 2 and len(warm["loss"]) == 2 and all(map(math.isfinite, warm["loss"]))
+    saved = torch.load(run.path / "checkpoints" / "warm_start.pt", weights_only=True)
+    assert saved["epoch"] == 1 and saved["step"] == 0  # before the first episodic step
+    assert [e["epochs"] for e in run.events("on_warm_start")] == [2]

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 import runlab
@@ -33,6 +34,18 @@ ARGS = [
     "-f",
     "json",
 ]
+# the episodic loop: dropout, a cosine schedule, and the episode sampler's generator
+EPISODIC = [
+    str(REPO / "examples" / "allocation.yaml"),
+    "trainer.epochs=3",
+    "episodic.episodes_per_epoch=2048",
+    "model.dropout=0.2",
+    "schedule.name=cosine",
+    "trainer.log_every=1",
+    "--no-preflight",
+    "-f",
+    "json",
+]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
@@ -50,14 +63,15 @@ def weights(run_dir: Path, which: str) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoints" / f"{which}.pt", weights_only=True)["model"]
 
 
-def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("args", [ARGS, EPISODIC], ids=["supervised", "episodic"])
+def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path, args: list[str]) -> None:
     root = tmp_path / "runs"
-    straight = runlab_cli(*ARGS, "-o", str(root), "--run-name", "straight")
+    straight = runlab_cli(*args, "-o", str(root), "--run-name", "straight")
     out, err = straight.communicate(timeout=300)
     assert straight.returncode == 0, err
     straight_dir = Path(json.loads(out)["run_dir"])
 
-    proc = runlab_cli(*ARGS, "-o", str(root), "--run-name", "interrupted")
+    proc = runlab_cli(*args, "-o", str(root), "--run-name", "interrupted")
     run_dir = None
     deadline = time.time() + 120
     while time.time() < deadline:  # wait for the end of epoch 1, then preempt it in epoch 2
@@ -93,6 +107,7 @@ def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> Non
     straight_m, resumed_m = runlab.RunRecord(straight_dir).metrics, record.metrics
     assert resumed_m["val_loss"] == straight_m["val_loss"]
     assert resumed_m["test"] == straight_m["test"]
+    assert resumed_m["best"] == straight_m["best"]
 
 
 def test_a_reopened_run_cleans_what_a_kill_left(tmp_path: Path) -> None:

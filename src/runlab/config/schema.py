@@ -82,6 +82,8 @@ class TrainerConfig:
     )  # steps between step logs (the only host syncs in the step loop)
     data_on_device: Literal["auto", True, False] = "auto"
     loss: Literal["auto", "mse", "huber", "mae", "cross_entropy", "listnet", "pairwise"] = "auto"
+    limit_train_batches: int | None = limits(None, ge=1)  # at most this many steps per epoch
+    limit_val_batches: int | None = limits(None, ge=1)  # validate on this many batches
 
 
 @dataclass
@@ -134,6 +136,21 @@ class EpisodicConfig:
         0, ge=0
     )  # supervised epochs (outputs -> next returns, MSE) first
     reward: str = "log_growth"  # or an import path 'pkg.mod:fn(allocations, prices, penalty)'
+
+
+@dataclass
+class FiguresConfig:
+    """The figures a run writes (figures/*.png): a preset, and per-family switches over it
+    (None: as the preset says). runlab.train.figures lists the families."""
+
+    preset: Literal["none", "minimal", "standard", "full"] = "standard"
+    losses: bool | None = None  # train/val loss per epoch (minimal, standard, full)
+    metrics: bool | None = None  # each validation metric per epoch (standard, full)
+    lr: bool | None = None  # learning rate per epoch (full)
+    steps: bool | None = None  # the logged step losses (full)
+    ic: bool | None = None  # cumulative test IC by date, ranking (standard, full)
+    backtest: bool | None = None  # runlab backtest's equity and drawdown (standard, full)
+    dpi: int = limits(100, ge=10)
 
 
 @dataclass
@@ -228,6 +245,7 @@ class _RunlabBlocks:
     # plugin's or pkg.mod:fn; default: the task's own
     evaluate: list[str] | None = None
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    figures: FiguresConfig = field(default_factory=FiguresConfig)
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
     episodic: EpisodicConfig = field(default_factory=EpisodicConfig)
     gates: list[GateConfig] = field(default_factory=list)

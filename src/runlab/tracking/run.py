@@ -274,6 +274,11 @@ class Run(RunFiles):
 
             self._emit(StepRecord(step, record["time"], numeric(metrics)))
 
+    def flush(self) -> None:
+        """The buffered step scalars to disk now (a reader of steps.jsonl in this process)."""
+        if self._steps is not None:
+            self._steps.flush()
+
     def log_epoch(
         self,
         epoch: int,

@@ -32,6 +32,23 @@ def check_names(cfg: Mapping[str, Any]) -> None:
         DATA_SOURCES.entry(source, "data.source")
 
 
+def check_loop_options(cfg: Mapping[str, Any]) -> None:
+    """The options the config's loop does not honour (``Loop.refuses``) are at their
+    defaults: ConfigError naming the first that is not, and what to do instead."""
+    import dataclasses
+
+    from runlab.config.schema import RunlabConfig
+    from runlab.registry import Registry
+    from runlab.train.loops import LOOPS, Loop
+
+    name = str(cfg["loop"])
+    if Registry.is_path(name):  # an import path's module is imported when the run starts
+        return
+    loop = LOOPS.load(name, "loop")
+    if isinstance(loop, type) and issubclass(loop, Loop):
+        loop.check_options(cfg, dataclasses.asdict(RunlabConfig()))
+
+
 def check_listeners(cfg: Mapping[str, Any]) -> None:
     """Gates and sinks of a resolved config: ConfigError naming the first that is wrong."""
     from runlab.sinks.mirror import build_sink
@@ -48,5 +65,6 @@ def load_checked(
     """:func:`runlab.config.load_config`, and its gates and sinks checked."""
     cfg = load_config(path, overrides)
     check_names(cfg)
+    check_loop_options(cfg)
     check_listeners(cfg)
     return cfg

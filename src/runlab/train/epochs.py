@@ -34,6 +34,7 @@ class EpochTrainer:
     monitor: str = "val.loss"
     mode: str = "min"  # max: a larger monitored value is better
     steps_per_epoch: int = 1
+    compiled: bool = False  # trains a torch.compile'd model (trainer.compile)
 
     def attach(self, run: Run, view: ProgressView, diagnostics: Any) -> None:
         """Called once before the first epoch: what the trainer reports to while it trains."""
@@ -131,7 +132,7 @@ def run_epochs(cfg: dict[str, Any], run: Run, trainer: EpochTrainer, ctx: LoopCo
     callbacks = [*watch, *ctx.callbacks]
     run.progress(total_epochs=epochs, total_steps=epochs * trainer.steps_per_epoch)
     parameters = sum(p.numel() for p in trainer.model.parameters())
-    run.update_info(device=str(ctx.device), parameters=parameters)
+    run.update_info(device=str(ctx.device), parameters=parameters, compiled=trainer.compiled)
     view = ProgressView(
         run, epochs, trainer.steps_per_epoch, ctx.show_progress, ctx.progress_to_stderr
     )

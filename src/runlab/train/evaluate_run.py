@@ -16,17 +16,38 @@ from runlab.train.data import apply_scaler, load_dataset
 from runlab.train.load import load_model
 
 
+def pick_checkpoint(record: RunRecord, given: str | None) -> tuple[str, str | None]:
+    """The checkpoint to evaluate (``best``, ``last``, ``warm_start``, ``epoch_0005``; a
+    number means that epoch) and a note when it is not the one asked for: a run whose monitor
+    was never finite has no best.pt, and its last.pt is used."""
+    folder = record.path / "checkpoints"
+    have = sorted(p.stem for p in folder.glob("*.pt") if not p.name.startswith("."))
+    if given is None:
+        if (folder / "best.pt").exists() or not (folder / "last.pt").exists():
+            return "best", None
+        return "last", (
+            f"run {record.id} has no best.pt (its monitor was never finite): backtesting last.pt"
+        )
+    name = f"epoch_{int(given):04d}" if given.isdigit() else given.removesuffix(".pt")
+    if name not in have:
+        raise ConfigError(
+            f"--checkpoint {given!r}: run {record.id} has no checkpoints/{name}.pt; it has "
+            f"{', '.join(have) or 'none'}"
+        )
+    return name, None
+
+
 def predict_panel(
-    record: RunRecord, data: Path | None, split: str
+    record: RunRecord, data: Path | None, split: str, which: str = "best"
 ) -> tuple[np.ndarray, np.ndarray, Any, Any, dict[str, Any]]:
     """(scores, next-period returns, dates, assets, config) for a panel split, NaN where an
-    asset is missing; inputs scaled with the scaler saved in the run's best checkpoint."""
+    asset is missing; inputs scaled with the scaler saved in checkpoint ``which``."""
     cfg = resolve(record.config)
     if data is not None:
         if not Path(data).exists():
             raise ConfigError(f"--data {str(data)!r} not found")
         cfg["data"]["source"] = str(data)
-    loaded = load_model(record.path)
+    loaded = load_model(record.path, which=which)
     ds = load_dataset({**cfg["data"], "scaler": "none"}, cfg["task"])
     if not ds.is_panel:
         raise ConfigError(
@@ -76,9 +97,17 @@ def _names(columns: list[str], shown: int = 8) -> str:
 
 
 def backtest_run(
-    record: RunRecord, data: Path | None, split: str, overrides: dict[str, Any]
+    record: RunRecord,
+    data: Path | None,
+    split: str,
+    overrides: dict[str, Any],
+    which: str = "best",
 ) -> tuple[BacktestResult, Path]:
-    scores, returns, dates, assets, cfg = predict_panel(record, data, split)
+    """Backtest checkpoint ``which`` on ``split``: artifacts/backtest/<split>/ for best.pt,
+    artifacts/backtest/<split>@<which>/ for another."""
+    from runlab.train.figures import wanted
+
+    scores, returns, dates, assets, cfg = predict_panel(record, data, split, which)
     settings = {**cfg["portfolio"], **overrides}
     if cfg["loop"] == "episodic":  # the outputs are allocations once transformed
         from runlab.train.episodic import to_allocations
@@ -100,5 +129,9 @@ def backtest_run(
     else:
         result = backtest(scores, returns, scores=True, **settings)
     result.dates, result.assets = dates, assets
-    out = result.write(record.path / "artifacts" / "backtest" / split)
+    result.settings["checkpoint"] = which
+    folder = split if which == "best" else f"{split}@{which}"
+    out = result.write(
+        record.path / "artifacts" / "backtest" / folder, figures="backtest" in wanted(cfg)
+    )
     return result, out

@@ -15,6 +15,8 @@ from runlab.tracking.run import Run
 from runlab.train.context import LoopContext
 from runlab.train.data import Dataset
 from runlab.train.epochs import EpochTrainer, run_epochs
+from runlab.train.figures import epoch_figures
+from runlab.train.optim import step_epoch_schedule
 from runlab.train.progress import ProgressView
 from runlab.train.supervised import SupervisedTrainer
 
@@ -29,6 +31,7 @@ class SupervisedEpochs(EpochTrainer):
         self.state, self.model = trainer.state, trainer.model
         self.monitor, self.mode = trainer.monitor, trainer.mode
         self.steps_per_epoch = trainer.steps_per_epoch
+        self.compiled = trainer.train_model is not trainer.model
         self.train_seconds, self.samples = 0.0, 0
 
     def attach(self, run: Run, view: ProgressView, diagnostics: Any) -> None:
@@ -60,7 +63,8 @@ class SupervisedEpochs(EpochTrainer):
         return {"loss": float(loss_sum) / counted}
 
     def evaluate(self, split: str) -> dict[str, Any]:
-        return self.trainer.evaluate(split)
+        limit = self.trainer.cfg["trainer"]["limit_val_batches"]
+        return self.trainer.evaluate(split, max_batches=limit if split == "val" else None)
 
     def save(self, path: Path) -> None:
         self.trainer.save(path)
@@ -78,13 +82,7 @@ class SupervisedEpochs(EpochTrainer):
 
     def after_epoch(self, value: float | None) -> None:
         trainer = self.trainer
-        if trainer.sched_per_step:
-            return
-        if isinstance(trainer.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            if value is not None:
-                trainer.scheduler.step(value if trainer.mode == "min" else -value)
-        else:
-            trainer.scheduler.step()
+        step_epoch_schedule(trainer.scheduler, trainer.sched_per_step, value, trainer.mode)
 
     def epoch_extra(
         self, train_seconds: float, epoch_seconds: float, lr: float | None
@@ -164,7 +162,7 @@ def _finish(
     if device.type == "cuda":
         summary["max_memory_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     run.summary.update(summary)
-    _figures(run, st.history)
+    epoch_figures(run, st.history, trainer.cfg)
 
 
 def _write_ic(run: Run, trainer: SupervisedTrainer, test: dict[str, Any]) -> None:
@@ -173,43 +171,3 @@ def _write_ic(run: Run, trainer: SupervisedTrainer, test: dict[str, Any]) -> Non
         writer = csv.writer(fh)
         writer.writerow(["date", "ic", "rank_ic"])
         writer.writerows(zip(dates, test["_ic_by_date"], test["_rank_ic_by_date"], strict=False))
-
-
-def _nan(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) else float("nan")
-
-
-def _figures(run: Run, history: list[dict[str, Any]]) -> None:
-    if not history:
-        return
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        run.event(
-            "on_warning",
-            message="figures skipped: pip install matplotlib (runlab[torch] includes it)",
-        )
-        return
-    epochs = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key in ("train.loss", "val.loss"):
-        ax.plot(epochs, [_nan(h.get(key)) for h in history], marker="o", label=key)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(run.figure_path("losses"), dpi=100)
-    plt.close(fig)
-    keys = [k for k in history[-1] if k.startswith("val.") and k != "val.loss"]
-    if keys:
-        fig, axes = plt.subplots(len(keys), 1, figsize=(6, 2.2 * len(keys)), squeeze=False)
-        for ax, key in zip(axes[:, 0], keys, strict=True):
-            ax.plot(epochs, [_nan(h.get(key)) for h in history], marker="o")
-            ax.set_ylabel(key)
-        axes[-1, 0].set_xlabel("epoch")
-        fig.tight_layout()
-        fig.savefig(run.figure_path("metrics"), dpi=100)
-        plt.close(fig)

@@ -9,6 +9,7 @@ function ``fn(cfg, run)`` that trains and records through ``run``. Both are call
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from runlab.errors import ConfigError
@@ -32,9 +33,24 @@ class Loop:
 
     name: ClassVar[str] = "loop"
     resumable: ClassVar[bool] = False  # `runlab run --resume` continues its runs
+    # runlab's options the loop does not honour, each with what to do instead: a config that
+    # sets one to anything but its default is refused before any run (exit 2)
+    refuses: ClassVar[dict[str, str]] = {}
 
     def train(self, cfg: dict[str, Any], run: Any, ctx: LoopContext) -> None:
         raise NotImplementedError
+
+    @classmethod
+    def check_options(cls, cfg: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+        """Before any run: ConfigError when ``cfg`` sets an option this loop does not honour
+        (by default, one of :attr:`refuses` away from its value in ``defaults``)."""
+        for key, why in cls.refuses.items():
+            value, default = dotted(cfg, key), dotted(defaults, key)
+            if value != default:
+                shown = str(value).lower() if isinstance(value, bool) else str(value)
+                raise ConfigError(
+                    f"{key}={shown} has no effect with loop: {cls.name} ({why}); remove it"
+                )
 
     def preflight(self, cfg: dict[str, Any], ctx: LoopContext, report: dict[str, Any]) -> Any:
         """Fill ``report`` (stages, data, model, validate) and return the dataset loaded, if
@@ -73,6 +89,26 @@ class EpisodicLoop(Loop):
     """Allocations trained on sampled episodes by reward ascent: runlab.train.episodic."""
 
     name = "episodic"
+    resumable = True
+    refuses: ClassVar[dict[str, str]] = {
+        "task": "its targets are next-period returns; leave task at regression",
+        "trainer.loss": "it maximises episodic.reward; set that instead",
+        "trainer.accumulate": "each step already averages episodic.batch_episodes episodes; "
+        "raise that instead",
+        "trainer.data_on_device": "the panel is always on the device",
+        "trainer.limit_val_batches": "validation allocates the whole period in one pass",
+        "evaluate": "it backtests its allocations (runlab backtest RUN for the test split)",
+    }
+
+    @classmethod
+    def check_options(cls, cfg: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+        super().check_options(cfg, defaults)
+        batch = cfg["trainer"]["batch_size"]
+        if batch != defaults["trainer"]["batch_size"] and not cfg["episodic"]["warm_start_epochs"]:
+            raise ConfigError(
+                f"trainer.batch_size={batch} has no effect with loop: episodic without a warm "
+                "start (it sizes the warm start's batches); set episodic.batch_episodes instead"
+            )
 
     def train(self, cfg: dict[str, Any], run: Any, ctx: LoopContext) -> None:
         from runlab.train.episodic import train_episodic
@@ -83,6 +119,16 @@ class EpisodicLoop(Loop):
         from runlab.train.preflight import preflight_episodic
 
         return preflight_episodic(cfg, ctx, report)
+
+    def check_resume(self, cfg: dict[str, Any], last: Any, ctx: LoopContext) -> Any:
+        from runlab.train.episodic import EpisodicEpochs, EpisodicTrainer
+        from runlab.train.preflight import check_restore
+
+        data = ctx.dataset(cfg)
+        check_restore(
+            last, lambda: EpisodicEpochs(cfg, EpisodicTrainer(cfg, data, ctx.device, ctx.seed))
+        )
+        return data
 
 
 class FunctionLoop(Loop):
@@ -109,6 +155,14 @@ class FunctionLoop(Loop):
             ) from err
         except ValueError:  # a builtin without a signature: it is called and we shall see
             pass
+
+
+def dotted(cfg: Mapping[str, Any], key: str) -> Any:
+    """``cfg["a"]["b"]`` for ``"a.b"``; None where a part is missing."""
+    value: Any = cfg
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
 
 
 def _is_loop(obj: Any) -> str | None:

@@ -63,6 +63,18 @@ def make_scheduler(
     return made
 
 
+def step_epoch_schedule(scheduler: Any, per_step: bool, value: float | None, mode: str) -> None:
+    """At an epoch's end: step a per-epoch schedule (plateau on the monitored ``value``, made
+    "lower is better" for ``mode: max``); a per-step one has stepped already."""
+    if per_step:
+        return
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if value is not None:
+            scheduler.step(value if mode == "min" else -value)
+    else:
+        scheduler.step()
+
+
 def cosine_schedule(
     cfg: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int
 ) -> tuple[Any, bool]:

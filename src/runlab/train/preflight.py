@@ -65,9 +65,15 @@ def check_resume(
     not a finished run turned ``failed``. Returns the dataset (loaded here if not yet)."""
     from runlab.train.supervised import SupervisedTrainer
 
-    data = data if data is not None else load_dataset(cfg["data"], cfg["task"], seed)
+    loaded = data if data is not None else load_dataset(cfg["data"], cfg["task"], seed)
+    check_restore(last, lambda: SupervisedTrainer(cfg, loaded, device, seed))
+    return loaded
+
+
+def check_restore(last: Path, build: Callable[[], Any]) -> None:
+    """``build()`` a trainer and restore ``last`` into it: ConfigError when it does not fit."""
     try:
-        SupervisedTrainer(cfg, data, device, seed).restore(last)
+        build().restore(last)
     except Exception as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()][:2]
         raise ConfigError(
@@ -75,7 +81,6 @@ def check_resume(
             f"({type(err).__name__}: {' '.join(lines)[:300]}); drop the overrides that change "
             "the model or the data"
         ) from err
-    return data
 
 
 def _data_stage(report: dict[str, Any], cfg: dict[str, Any], seed: int) -> Dataset:
@@ -120,7 +125,7 @@ def preflight_episodic(cfg: dict[str, Any], ctx: Any, report: dict[str, Any]) ->
 
     def round_trip() -> None:
         with tempfile.TemporaryDirectory(prefix="runlab-preflight-") as tmp:
-            trainer.save(Path(tmp) / "check.pt", 0, None)
+            trainer.save(Path(tmp) / "check.pt")
             torch.load(Path(tmp) / "check.pt", map_location="cpu", weights_only=True)
 
     stage(report, "checkpoint", round_trip)

@@ -120,6 +120,8 @@ class SupervisedTrainer:
         self.batch_size = int(t["batch_size"])
         self.log_every = int(t["log_every"])
         self.steps_per_epoch = math.ceil(self.tensors["train"].rows / self.batch_size)
+        if t["limit_train_batches"] is not None:  # a random subset of the batches each epoch
+            self.steps_per_epoch = min(self.steps_per_epoch, int(t["limit_train_batches"]))
         accumulate = int(t["accumulate"])
         total_steps = math.ceil(self.steps_per_epoch / accumulate) * int(t["epochs"])
         self.optimizer = make_optimizer(cfg["optim"], self.model.parameters())
@@ -135,6 +137,9 @@ class SupervisedTrainer:
         self.samples_per_epoch = (
             int(train_t.mask.sum()) if train_t.mask is not None else train_t.rows
         )
+        if self.steps_per_epoch * self.batch_size < train_t.rows:  # limit_train_batches
+            share = self.steps_per_epoch * self.batch_size / train_t.rows
+            self.samples_per_epoch = round(self.samples_per_epoch * share)
 
     # ------------------------------------------------------------------ data
     def _to_tensors(self, split: Any) -> _Tensors:

@@ -169,3 +169,71 @@ def test_every_csv_runlab_writes_reads_back_as_numbers(
             if values.empty:
                 continue
             assert pd.api.types.is_numeric_dtype(values), (path.name, column, values.head(3))
+
+
+def test_backtest_any_snapshot_and_the_report_shows_its_settings(cli, root: Path) -> None:
+    """Seed 003: backtest epoch_0001 as well as best.pt; the report says which snapshot and
+    with which costs, leverage and borrowing; figures follow the run's figures preset."""
+    code, out, err = cli(
+        "run",
+        REPO / "examples" / "ranking_panel.yaml",
+        "trainer.epochs=2",
+        "checkpoint.keep=true",
+        "figures.backtest=false",
+        "-o",
+        root,
+        "-f",
+        "json",
+    )
+    assert code == 0, err
+    run_dir = Path(json.loads(out)["run_dir"])
+    runs = {}
+    for which in (None, "1", "last"):
+        args = ["--checkpoint", which] if which else []
+        code, out, err = cli("backtest", "ranking_panel", "--root", root, *args, "-f", "json")
+        assert code == 0, err
+        runs[which] = json.loads(out)
+    assert runs[None]["checkpoint"] == "best" and runs["1"]["checkpoint"] == "epoch_0001"
+    folder = run_dir / "artifacts" / "backtest" / "test@epoch_0001"
+    assert json.loads((folder / "metrics.json").read_text())["settings"]["checkpoint"] == (
+        "epoch_0001"
+    )
+    assert not list(folder.glob("*.png"))  # figures.backtest=false
+    epoch1 = runlab.load_model(run_dir, which="epoch_0001").model.state_dict()
+    best = runlab.load_model(run_dir).model.state_dict()
+    differ = any(not (epoch1[k] == best[k]).all() for k in best)
+    assert differ == (runs["1"]["final_value"] != runs[None]["final_value"])
+    code, _, err = cli("backtest", "ranking_panel", "--root", root, "--checkpoint", "epoch_0009")
+    assert code == 2 and err.count("\n") == 1 and "has no checkpoints/epoch_0009.pt" in err
+    assert "epoch_0001" in err  # what it has
+    cli("backtest", "ranking_panel", "--root", root, "--transaction-cost-bps", "3")
+    code, out, _ = cli("report", root, "-f", "json")
+    table = json.loads(out)
+    assert {(r["split"], r["checkpoint"]) for r in table} == {
+        ("test", "best"),
+        ("test", "epoch_0001"),
+        ("test", "last"),
+    }
+    by = {r["checkpoint"]: r for r in table}
+    assert by["best"]["cost_bps"] == 3.0 and by["last"]["cost_bps"] != 3.0
+    assert "borrowing_cost" in by["best"] and "leverage_limit" in by["best"]
+
+
+def test_a_run_without_best_backtests_last_with_a_note(cli, root: Path) -> None:
+    code, out, err = cli(
+        "run",
+        REPO / "examples" / "ranking_panel.yaml",
+        "trainer.epochs=1",
+        "-o",
+        root,
+        "-f",
+        "json",
+    )
+    assert code == 0, err
+    run_dir = Path(json.loads(out)["run_dir"])
+    (run_dir / "checkpoints" / "model.pt").unlink()
+    (run_dir / "checkpoints" / "best.pt").unlink()  # as when val.<monitor> was never finite
+    code, out, err = cli("backtest", "ranking_panel", "--root", root, "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["checkpoint"] == "last"
+    assert "no best.pt" in err and "backtesting last.pt" in err

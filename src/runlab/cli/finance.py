@@ -63,12 +63,19 @@ def backtest(
     ),
     method: str | None = typer.Option(None, "--method", help="long_short or long_only."),
     quantile: float | None = typer.Option(None, "--quantile"),
+    checkpoint: str | None = typer.Option(
+        None,
+        "--checkpoint",
+        "-c",
+        help="best (default), last, warm_start, epoch_0005 or 5: any saved snapshot.",
+    ),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
 ) -> None:
-    """Backtest a run's best model on a panel split; writes artifacts/backtest/<split>/."""
+    """Backtest a run's best model (or --checkpoint) on a panel split; writes
+    artifacts/backtest/<split>/ (<split>@<checkpoint>/ for another snapshot)."""
     from runlab.cli.runs import _root_arg
     from runlab.tracking.resolve import resolve_run
-    from runlab.train.evaluate_run import backtest_run
+    from runlab.train.evaluate_run import backtest_run, pick_checkpoint
 
     record = resolve_run(run, _root_arg(root))
     overrides = {
@@ -87,10 +94,15 @@ def backtest(
     _check_flags(overrides)
     if data is not None and not data.is_file():
         raise ConfigError(f"--data {str(data)!r} is not a file: give a CSV or Parquet panel")
-    result, out = backtest_run(record, data, split, overrides)
+    which, note = pick_checkpoint(record, checkpoint)
+    if note:
+        sys.stderr.write(f"note: {note}\n")
+    result, out = backtest_run(record, data, split, overrides, which)
     metrics = result.metrics()
     if fmt is Format.json:
-        write_json({"run_id": record.id, "split": split, "dir": str(out), **metrics})
+        write_json(
+            {"run_id": record.id, "split": split, "checkpoint": which, "dir": str(out), **metrics}
+        )
         return
     header = ["Run", *(label for _, label in TABLE)]
     row = [record.name or record.id, *(_cell(k, metrics[k]) for k, _ in TABLE)]
@@ -107,6 +119,7 @@ REPORT_COLUMNS = [
     "id",
     "name",
     "split",
+    "checkpoint",
     "days",
     "avg_daily_return",
     "annual_return",
@@ -115,7 +128,17 @@ REPORT_COLUMNS = [
     "sharpe",
     "max_drawdown",
     "avg_turnover",
+    "cost_bps",
+    "leverage_limit",
+    "borrowing_cost",
 ]
+# a backtest's settings (metrics.json's "settings"), as report columns
+SETTING_COLUMNS = {
+    "checkpoint": "checkpoint",
+    "cost_bps": "transaction_cost_bps",
+    "leverage_limit": "leverage_limit",
+    "borrowing_cost": "borrowing_cost",
+}
 
 
 def report(
@@ -140,7 +163,11 @@ def report(
                 m = {"problem": f"unreadable {path.name}"}
             if not isinstance(m, dict):
                 m = {"problem": f"{path.name} is not an object"}
-            table.append({"id": r["id"], "name": r["name"], "split": path.parent.name, **m})
+            settings: dict[str, Any] = m["settings"] if isinstance(m.get("settings"), dict) else {}
+            split, _, which = path.parent.name.partition("@")
+            shown = {col: settings.get(key) for col, key in SETTING_COLUMNS.items()}
+            shown["checkpoint"] = which or settings.get("checkpoint") or "best"
+            table.append({"id": r["id"], "name": r["name"], "split": split, **m, **shown})
     if fmt is Format.json:
         write_json(table)
         return

@@ -42,6 +42,24 @@ def _compose(config: str | None, overrides: list[str], resume_dir: Path | None) 
     return load_checked(config, overrides)
 
 
+def parse_tags(pairs: list[str]) -> dict[str, Any]:
+    """``["pair=AAPL_AMZN", "n=3"]`` -> ``{"pair": "AAPL_AMZN", "n": 3}`` (values read as YAML
+    scalars: numbers and booleans stay numbers and booleans)."""
+    import yaml
+
+    tags: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip() or not key.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"--tag {pair!r}: write key=value (a key of letters, digits, _, -)")
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            value = text
+        tags[key.strip()] = value if isinstance(value, (str, int, float, bool)) else text
+    return tags
+
+
 def _seed(cli_seed: int | None, cfg: dict[str, Any]) -> int:
     if cli_seed is not None:
         return cli_seed
@@ -81,6 +99,13 @@ def run(
         help=f"Mirror to {', '.join(SINK_NAMES)} or a plugin's sink (repeatable; config: sinks).",
         show_default=False,
     ),
+    tag: list[str] | None = typer.Option(
+        None,
+        "--tag",
+        "-t",
+        help="key=value, repeatable: a tag of the run (over the config's tags:), queryable "
+        "as tags.key.",
+    ),
     print_config: bool = typer.Option(
         False, "--print-config", help="Print the resolved config and exit."
     ),
@@ -112,7 +137,14 @@ def run(
 
         cfg["sinks"] = [*cfg["sinks"], *(s for s in sink if s not in cfg["sinks"])]
         check_sink_names(cfg["sinks"], "--sink")
+    if tag:
+        cfg["tags"] = {**cfg["tags"], **parse_tags(tag)}
     base = _baseline(cfg, baseline, root)
+    init = None
+    if cfg["trainer"]["init_from"] and resume_dir is None:  # exit 2 before anything is made
+        from runlab.train.init_from import resolve_init_from
+
+        init = resolve_init_from(str(cfg["trainer"]["init_from"]), root)
     if print_config:
         from runlab._secrets import redact
         from runlab._yaml import to_yaml
@@ -127,7 +159,7 @@ def run(
     dev = resolve_device(device)
     data, report = None, None
     if not no_preflight or dry_run:
-        report, data = preflight(cfg, dev, seed_value, base)
+        report, data = preflight(cfg, dev, seed_value, base, init)
         if dry_run:
             _print_report(report, fmt)
             return
@@ -152,6 +184,7 @@ def run(
         lineage={"parent": parent, "trial": trial},
         optuna_trial=optuna_trial,
         baseline=base,
+        init_from=init,
     )
     if fmt is TextOrJson.json:
         sys.stdout.write(
@@ -201,6 +234,7 @@ def _train(
     lineage: dict[str, Any] | None = None,
     optuna_trial: str | None = None,
     baseline: Any = None,
+    init_from: Any = None,
 ) -> tuple[str, Path, str]:
     from runlab.train.loops import LoopContext
     from runlab.train.session import open_run, train_config
@@ -229,6 +263,7 @@ def _train(
         resume=resume_dir is not None,
         callbacks=callbacks,
         baseline=baseline,
+        init_from=init_from,
         progress_to_stderr=quiet_stdout,
     )
     outcome = train_config(cfg, run, ctx, alerts)

@@ -82,6 +82,7 @@ class TrainerConfig:
     )  # steps between step logs (the only host syncs in the step loop)
     data_on_device: Literal["auto", True, False] = "auto"
     loss: Literal["auto", "mse", "huber", "mae", "cross_entropy", "listnet", "pairwise"] = "auto"
+    init_from: str | None = None  # RUN[:CHECKPOINT]: start from that run's weights
     limit_train_batches: int | None = limits(None, ge=1)  # at most this many steps per epoch
     limit_val_batches: int | None = limits(None, ge=1)  # validate on this many batches
 
@@ -250,6 +251,7 @@ class _RunlabBlocks:
     episodic: EpisodicConfig = field(default_factory=EpisodicConfig)
     gates: list[GateConfig] = field(default_factory=list)
     baseline: str | None = None  # a run (id, prefix, name, path) for baseline.* and compare
+    tags: dict[str, Any] = field(default_factory=dict)  # {pair: AAPL_AMZN}: ls -w tags.pair=...
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     # runlab sweep / tune: where runs execute, {name: ray, address: auto, cpus_per_trial: 2};
     # the options are the launcher's own (docs/sweeps.md); --launcher and --launcher-opt win

@@ -17,8 +17,21 @@ class LoopContext:
     callbacks: list[Any] = field(default_factory=list)  # cb(epoch, metrics) after each epoch
     baseline: Any = None  # a runlab.monitor.Baseline for the gates
     alerts: Any = None  # a runlab.monitor.Alerts
+    init_from: Any = None  # trainer.init_from resolved (runlab.train.init_from), or None
     show_progress: bool = True
     progress_to_stderr: bool = False
+
+    def init_weights(self, model: Any, run: Any = None) -> None:
+        """``trainer.init_from``'s weights into a new run's ``model`` (not on resume); the
+        run records where it started."""
+        if self.init_from is None or self.resume:
+            return
+        from runlab.train.init_from import load_init_weights
+
+        load_init_weights(model, self.init_from)
+        if run is not None:
+            run.update_info(init_from=self.init_from)
+            run.event("on_init_from", **self.init_from)
 
     def dataset(self, cfg: dict[str, Any]) -> Any:
         """The config's dataset, loaded once."""

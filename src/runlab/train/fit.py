@@ -119,6 +119,7 @@ def fit(
 def train_supervised(cfg: dict[str, Any], run: Run, ctx: LoopContext) -> SupervisedTrainer:
     """Train ``cfg`` in ``run`` with the supervised trainer and the shared epoch bookkeeping."""
     trainer = SupervisedTrainer(cfg, ctx.dataset(cfg), ctx.device, ctx.seed)
+    ctx.init_weights(trainer.model, run)
     for warning in trainer.warnings:
         run.event("on_warning", message=warning)
     run_epochs(cfg, run, SupervisedEpochs(trainer, ctx.device), ctx)

@@ -47,6 +47,7 @@ def preflight_supervised(cfg: dict[str, Any], ctx: Any, report: dict[str, Any]) 
 
     data = _data_stage(report, cfg, ctx.seed)
     trainer = _model_stage(report, lambda: SupervisedTrainer(cfg, data, ctx.device, ctx.seed))
+    _init_stage(report, ctx, trainer.model)
     report["warnings"] = trainer.warnings
     stage(report, "train", lambda: float(trainer.train_batches(2)))
     val = stage(report, "validate", lambda: _validate(trainer, cfg))
@@ -100,6 +101,12 @@ def _model_stage(report: dict[str, Any], build: Callable[[], T]) -> T:
     return trainer
 
 
+def _init_stage(report: dict[str, Any], ctx: Any, model: Any) -> None:
+    """trainer.init_from's weights load into the model this config builds."""
+    if ctx.init_from is not None:
+        stage(report, "init_from", lambda: ctx.init_weights(model))
+
+
 def _gates_stage(
     report: dict[str, Any], cfg: dict[str, Any], produced: set[str], baseline: Any
 ) -> None:
@@ -118,6 +125,8 @@ def preflight_episodic(cfg: dict[str, Any], ctx: Any, report: dict[str, Any]) ->
 
     data = _data_stage(report, cfg, seed)
     trainer = _model_stage(report, lambda: EpisodicTrainer(cfg, data, device, seed))
+    _init_stage(report, ctx, trainer.model)
+    report["warnings"] = trainer.warnings
     stage(report, "train", lambda: [trainer.step() for _ in range(2)])
     report["validate"] = stage(report, "validate", lambda: trainer.evaluate("val"))
     produced = {"train.loss", "train.reward", "train.turnover"}

@@ -26,7 +26,7 @@ class Outcome:
 
 
 def preflight(
-    cfg: dict[str, Any], device: Any, seed: int, baseline: Any = None
+    cfg: dict[str, Any], device: Any, seed: int, baseline: Any = None, init_from: Any = None
 ) -> tuple[dict[str, Any], Any]:
     """Run every stage of the config's loop; returns (report, the loaded dataset for the real
     run to reuse). ``baseline`` (a runlab.monitor.Baseline) lets the gates stage check
@@ -36,7 +36,7 @@ def preflight(
     report: dict[str, Any] = {"stages": {}, "device": str(device)}
     t0 = time.perf_counter()
     loop = get_loop(cfg["loop"])
-    ctx = LoopContext(device=device, seed=seed, baseline=baseline)
+    ctx = LoopContext(device=device, seed=seed, baseline=baseline, init_from=init_from)
     data = loop.preflight(cfg, ctx, report)
     report["seconds"] = round(time.perf_counter() - t0, 3)
     return report, data
@@ -58,6 +58,7 @@ def open_run(
     from runlab.monitor.alerts import Alerts
     from runlab.sinks.mirror import mirror_for
 
+    run_options.setdefault("tags", cfg.get("tags") or {})  # the config's tags: (and --tag)
     mirror = mirror_for(cfg["sinks"], config=cfg)  # each sink's options: its block of cfg
     listeners = [mirror] if mirror is not None else []
     if resume_dir is not None:
@@ -90,8 +91,13 @@ def train_config(cfg: dict[str, Any], run: Run, ctx: LoopContext, alerts: Any = 
             f"this run's loop is {cfg['loop']!r}"
         )
     ctx.alerts = alerts if alerts is not None else ctx.alerts
+    ref = cfg["trainer"].get("init_from")
     try:
         with run:
+            if ref and ctx.init_from is None and not ctx.resume:  # from this run's own root
+                from runlab.train.init_from import resolve_init_from
+
+                ctx.init_from = resolve_init_from(str(ref), run.dir.parent)
             loop.train(cfg, run, ctx)
     except Pruned as pruned:
         return Outcome("pruned", run, str(pruned))

@@ -71,8 +71,18 @@ def _is_usage_error(err: BaseException) -> bool:
     return "ClickException" in names and callable(getattr(err, "format_message", None))
 
 
+def working_directory_importable() -> None:
+    """Modules in the working directory import by name, as under ``python -m`` (models, data
+    functions, loops, rewards named ``mymodels.Net``), without ``PYTHONPATH=.``. The directory
+    goes last on ``sys.path``: an installed package of the same name still wins."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.append(cwd)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    working_directory_importable()
     debug = "--debug" in args or os.environ.get("RUNLAB_DEBUG", "") not in ("", "0")
     args = [a for a in args if a != "--debug"]
     try:

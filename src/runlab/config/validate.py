@@ -19,16 +19,17 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
     given. Raises ConfigError naming the key, what is wrong, and the fix."""
     out = dict(config)
     out.update(_check_dataclass(RunlabConfig, config, path=""))
-    if not out["data"]["source"]:
-        raise ConfigError(
-            "data.source is missing: give a .npz file, an import path 'pkg.mod:fn', a CSV or "
-            "Parquet panel, or synthetic.regression|synthetic.classification|synthetic.panel"
-        )
     _check_across(out)
     webhook = out["alerts"]["webhook"]
     if webhook and not str(webhook).startswith(("http://", "https://")):
         raise ConfigError(f"alerts.webhook {webhook!r} must be an http:// or https:// URL")
     return out
+
+
+MISSING_SOURCE = (
+    "data.source is missing: give a .npz file, an import path 'pkg.mod:fn', a CSV or "
+    "Parquet panel, or synthetic.regression|synthetic.classification|synthetic.panel"
+)
 
 
 def _check_across(cfg: Mapping[str, Any]) -> None:

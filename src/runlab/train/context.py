@@ -38,5 +38,11 @@ class LoopContext:
         if self.data is None:
             from runlab.train.data import load_dataset
 
+            if not cfg["data"]["source"]:
+                from runlab.config.validate import MISSING_SOURCE
+                from runlab.errors import ConfigError
+
+                raise ConfigError(MISSING_SOURCE)
+
             self.data = load_dataset(cfg["data"], cfg["task"], self.seed)
         return self.data

@@ -36,6 +36,7 @@ class Loop:
     # runlab's options the loop does not honour, each with what to do instead: a config that
     # sets one to anything but its default is refused before any run (exit 2)
     refuses: ClassVar[dict[str, str]] = {}
+    needs_data: ClassVar[bool] = True  # data.source is required (a loop may load its own)
 
     def train(self, cfg: dict[str, Any], run: Any, ctx: LoopContext) -> None:
         raise NotImplementedError
@@ -43,7 +44,12 @@ class Loop:
     @classmethod
     def check_options(cls, cfg: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
         """Before any run: ConfigError when ``cfg`` sets an option this loop does not honour
-        (by default, one of :attr:`refuses` away from its value in ``defaults``)."""
+        (by default, one of :attr:`refuses` away from its value in ``defaults``), or lacks the
+        data.source it needs."""
+        if cls.needs_data and not cfg["data"]["source"]:
+            from runlab.config.validate import MISSING_SOURCE
+
+            raise ConfigError(MISSING_SOURCE)
         for key, why in cls.refuses.items():
             value, default = dotted(cfg, key), dotted(defaults, key)
             if value != default:
@@ -137,8 +143,12 @@ class FunctionLoop(Loop):
     def __init__(self, fn: Any, name: str) -> None:
         self.fn, self.label = fn, name
 
+    needs_data = False
+
     def train(self, cfg: dict[str, Any], run: Any, ctx: LoopContext) -> None:
-        self.fn(cfg, run)
+        result = self.fn(cfg, run)
+        if isinstance(result, Mapping):  # what the function returns is its summary
+            run.summary.update({str(k): v for k, v in result.items()})
 
     def preflight(self, cfg: dict[str, Any], ctx: LoopContext, report: dict[str, Any]) -> Any:
         from runlab.train.preflight import stage

@@ -168,9 +168,27 @@ def build_gru(spec: dict[str, Any]) -> nn.Module:
     return GRUNet(**_common(spec), blocks=spec["blocks"])
 
 
+def _nested(value: Any, where: str) -> Any:
+    """A ``_target_`` inside the model's arguments (an encoder object), instantiated
+    recursively by Hydra's own ``instantiate``, as a Hydra project expects; other values as
+    they are."""
+    has_target = isinstance(value, dict) and "_target_" in value
+    if not has_target and not (
+        isinstance(value, list) and any(isinstance(v, dict) and "_target_" in v for v in value)
+    ):
+        return value
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(value)
+    except Exception as err:
+        text = " ".join(str(err).split())
+        raise ConfigError(f"{where}: {text[:300]}") from err
+
+
 def _build_target(spec: dict[str, Any]) -> nn.Module:
     cls = import_object(spec["_target_"], "model._target_")
-    kwargs = {k: v for k, v in spec.items() if k != "_target_"}
+    kwargs = {k: _nested(v, f"model.{k}") for k, v in spec.items() if k != "_target_"}
     try:
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):

@@ -1,0 +1,119 @@
+"""What seed 002's Hydra-style project asks of runlab: modules in the working directory import
+without PYTHONPATH (models, data functions, loops, rewards), a `_target_` nested in the model's
+arguments is instantiated recursively, and a loop that loads its own data needs no
+data.source; what it returns lands in metrics.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import runlab
+
+PROJECT = {
+    "mymodels.py": """
+        import torch
+        from torch import nn
+
+        class Encoder(nn.Module):
+            def __init__(self, width: int, depth: int = 1):
+                super().__init__()
+                self.width = width
+                self.net = nn.Sequential(*[nn.LazyLinear(width) for _ in range(depth)])
+
+            def forward(self, x):
+                return torch.relu(self.net(x))
+
+        class Net(nn.Module):
+            def __init__(self, encoder: nn.Module, in_features: int, out_features: int):
+                super().__init__()
+                self.encoder = encoder
+                self.head = nn.Linear(encoder.width, out_features)
+                encoder(torch.zeros(1, in_features))  # materialise the lazy layers
+
+            def forward(self, x):
+                return self.head(self.encoder(x))
+    """,
+    "mydata.py": """
+        import numpy as np
+
+        def make(n: int = 300):
+            rng = np.random.default_rng(0)
+            x = rng.normal(size=(n, 4)).astype("float32")
+            y = (x @ np.arange(1, 5)).astype("float32")
+            return {"X_train": x[:200], "y_train": y[:200], "X_val": x[200:], "y_val": y[200:]}
+    """,
+    "myloop.py": """
+        def train(cfg, run):
+            for epoch in (1, 2):
+                run.log_epoch(epoch, {"train": {"loss": 1.0 / epoch}})
+            return {"score": 0.75, "notes": "loaded its own data"}
+    """,
+}
+CONFIG = """
+data:
+  source: mydata:make
+  kwargs: {n: 300}
+model:
+  _target_: mymodels.Net
+  encoder:
+    _target_: mymodels.Encoder
+    width: 6
+    depth: 2
+trainer: {epochs: 1, batch_size: 32}
+"""
+
+
+def _project(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    for name, code in PROJECT.items():
+        (folder / name).write_text(textwrap.dedent(code))
+    (folder / "train.yaml").write_text(CONFIG)
+    (folder / "own_loop.yaml").write_text("loop: myloop:train\n")
+    return folder
+
+
+def _runlab(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed console script, from the project's folder, without PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    script = shutil.which("runlab", path=str(Path(sys.executable).parent))
+    assert script is not None
+    return subprocess.run(
+        [script, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_hydra_style_project_runs_from_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _project(tmp_path)
+    done = _runlab(folder, "run", "train.yaml", "-o", "runs", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    run = runlab.RunRecord(folder / json.loads(done.stdout)["run_dir"])
+    assert run.state is runlab.RunState.FINISHED
+    monkeypatch.syspath_prepend(str(folder))  # this process loads the model: mymodels too
+    loaded = runlab.load_model(run.path)  # the nested encoder is rebuilt from the checkpoint
+    assert type(loaded.model.encoder).__name__ == "Encoder"  # type: ignore[union-attr]
+    assert len(loaded.model.encoder.net) == 2  # type: ignore[union-attr, arg-type]
+    done = _runlab(folder, "run", "own_loop.yaml", "-o", "runs", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    m = runlab.RunRecord(folder / json.loads(done.stdout)["run_dir"]).metrics
+    assert m["score"] == 0.75 and m["notes"] == "loaded its own data"
+
+
+def test_nested_target_errors_are_one_line(tmp_path: Path) -> None:
+    folder = _project(tmp_path)
+    done = _runlab(folder, "run", "train.yaml", "model.encoder._target_=mymodels.Nope", "-o", "r")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "model.encoder" in done.stderr and "Nope" in done.stderr
+    assert not (folder / "r").exists() or not list((folder / "r").glob("2*"))
+    done = _runlab(folder, "run", "train.yaml", "~data.source", "-o", "r")
+    assert done.returncode == 2 and "data.source is missing" in done.stderr

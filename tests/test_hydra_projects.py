@@ -117,3 +117,52 @@ def test_nested_target_errors_are_one_line(tmp_path: Path) -> None:
     assert not (folder / "r").exists() or not list((folder / "r").glob("2*"))
     done = _runlab(folder, "run", "train.yaml", "~data.source", "-o", "r")
     assert done.returncode == 2 and "data.source is missing" in done.stderr
+
+
+def test_experiment_configs_in_a_sub_folder_and_the_runs_root_from_an_env_group(
+    tmp_path: Path, cli
+) -> None:
+    """The seed's configs/phase1/experiment/*.yaml point back at the main config (``- /config``)
+    and compose from the root; ``env=cluster`` sets where runs go."""
+    configs = tmp_path / "configs"
+    for name, text in {
+        "config.yaml": "defaults:\n  - trainer: short\n  - optional env: local\n  - _self_\n"
+        "data: {source: synthetic.regression, n_samples: 300}\nmodel: {hidden: [8]}\n",
+        "trainer/short.yaml": "epochs: 1\nbatch_size: 64\n",
+        "trainer/long.yaml": "epochs: 2\nbatch_size: 32\n",
+        "env/local.yaml": "# @package _global_\ntags: {env: local}\n",
+        "env/cluster.yaml": f"# @package _global_\nruns_root: {tmp_path / 'scratch'}\n"
+        "tags: {env: cluster}\n",
+        "phase1/experiment/compare.yaml": "# @package _global_\ndefaults:\n  - /config\n"
+        "  - override /trainer: long\n  - _self_\nmodel: {hidden: [4]}\n",
+    }.items():
+        (configs / name).parent.mkdir(parents=True, exist_ok=True)
+        (configs / name).write_text(text)
+    experiment = configs / "phase1" / "experiment" / "compare.yaml"
+    code, out, err = cli("run", experiment, "env=cluster", "--no-preflight", "-f", "json")
+    assert code == 0, err
+    run_dir = Path(json.loads(out)["run_dir"])
+    assert run_dir.parent == tmp_path / "scratch"  # the env group's runs_root
+    record = runlab.RunRecord(run_dir)
+    assert record.config["trainer"]["epochs"] == 2 and record.config["model"]["hidden"] == [4]
+    assert record.tags == {"env": "cluster"}
+    code, out, err = cli(  # -o wins over the config
+        "run",
+        experiment,
+        "env=cluster",
+        "trainer=short",
+        "-o",
+        tmp_path / "mine",
+        "--no-preflight",
+        "-f",
+        "json",
+    )
+    assert code == 0, err
+    assert Path(json.loads(out)["run_dir"]).parent == tmp_path / "mine"
+    assert runlab.RunRecord(json.loads(out)["run_dir"]).config["trainer"]["epochs"] == 1
+    # runlab sweep and tune read it the same way, leaving the swept values out
+    from runlab.config import config_runs_root
+
+    root = config_runs_root(experiment, ["env=cluster", "optim.lr=0.1,0.01", "x=range(1,3)"])
+    assert root == str(tmp_path / "scratch")
+    assert config_runs_root(experiment, ["env=local"]) is None

@@ -12,6 +12,7 @@ from runlab.cli._format import Format, fmt_value, write_csv, write_json, write_m
 from runlab.errors import ConfigError
 from runlab.sweep.launchers import LAUNCHERS
 from runlab.sweep.plugins import PRUNERS, SAMPLERS
+from runlab.tracking.roots import START_ROOT_HELP
 
 LAUNCHER = typer.Option(
     None,
@@ -43,17 +44,20 @@ def sweep(
     objective: str = typer.Option("val.loss", "--objective", help="Metric to sort by."),
     direction: str = typer.Option("minimize", "--direction", help="minimize or maximize."),
     launcher_opt: list[str] | None = LAUNCHER_OPT,
-    output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Runs root."),
+    output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help=START_ROOT_HELP),
     resume: str | None = typer.Option(
         None, "--resume", help="Run the unfinished combinations of SWEEP."
     ),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
 ) -> None:
     """Run every combination of the sweep overrides; print them sorted by the objective."""
+    from runlab.config import config_runs_root
     from runlab.sweep.runner import results_table, run_grid
     from runlab.tracking.roots import runs_root
 
-    root = runs_root(output_dir)
+    root = runs_root(
+        output_dir if output_dir is not None else config_runs_root(config, list(overrides or []))
+    )
     if resume and (config or overrides):
         raise ConfigError("with --resume, give no config or overrides: the sweep has them")
     record = run_grid(
@@ -143,15 +147,18 @@ def tune(
         help="Trials in this process: faster, but GPU memory is not released between them.",
     ),
     launcher_opt: list[str] | None = LAUNCHER_OPT,
-    output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Runs root."),
+    output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help=START_ROOT_HELP),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
 ) -> None:
     """Tune with Optuna: every trial a run, pruned by the study's pruner, results in
     <root>/studies/<name>/ (trials.jsonl, best_params.yaml, best_config.yaml)."""
+    from runlab.config import config_runs_root
     from runlab.sweep.study import run_study
     from runlab.tracking.roots import runs_root
 
-    root = runs_root(output_dir)
+    root = runs_root(
+        output_dir if output_dir is not None else config_runs_root(config, list(overrides or []))
+    )
     summary = run_study(
         config,
         list(overrides or []),

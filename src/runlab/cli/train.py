@@ -12,7 +12,7 @@ import typer
 
 from runlab.errors import ConfigError
 from runlab.sinks.builtin import SINK_NAMES
-from runlab.tracking.roots import ROOT_HELP
+from runlab.tracking.roots import START_ROOT_HELP
 
 EXIT_FOR_STATUS = {"finished": 0, "stopped": 0, "pruned": 0, "failed": 1, "preempted": 143}
 
@@ -76,7 +76,7 @@ def run(
     overrides: list[str] | None = typer.Argument(
         None, help="Overrides: trainer.epochs=20 model=resmlp +new.key=1 ~key", show_default=False
     ),
-    output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help=ROOT_HELP),
+    output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help=START_ROOT_HELP),
     run_name: str | None = typer.Option(
         None, "--run-name", "-n", help="Run name (default: the config file's name)."
     ),
@@ -125,9 +125,13 @@ def run(
     from runlab.tracking.roots import runs_root
 
     config, rest = _split_args(config, overrides, resume)
-    root = runs_root(output_dir)  # before the preflight spends a second
-    resume_dir = _resume_dir(resume, root) if resume else None
+    resume_dir = None
+    if resume:
+        root = runs_root(output_dir)
+        resume_dir = _resume_dir(resume, root)
     cfg = _compose(config, rest, resume_dir)
+    if not resume:  # -o, else the config's runs_root, else $RUNLAB_ROOT or ./runs
+        root = runs_root(output_dir if output_dir is not None else cfg["runs_root"])
     if resume_dir is not None:
         _check_resumable(cfg)
     if keep_checkpoints:

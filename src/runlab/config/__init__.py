@@ -15,4 +15,21 @@ def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None
     return resolve(compose(path, overrides))
 
 
-__all__ = ["compose", "import_object", "load_config", "resolve"]
+def config_runs_root(
+    path: str | os.PathLike[str] | None, overrides: list[str] | None = None
+) -> str | None:
+    """The ``runs_root`` a config sets, composed with the overrides that are plain values (a
+    sweep's ``a,b`` or ``choice(...)`` and a study's ranges are left out); None if it sets
+    none or there is no config (``--resume``)."""
+    if path is None:
+        return None
+    plain = [
+        o
+        for o in overrides or []
+        if "=" in o and not any(c in o.partition("=")[2] for c in ",()[]")
+    ]
+    root = compose(path, plain).get("runs_root")
+    return str(root) if root else None
+
+
+__all__ = ["compose", "config_runs_root", "import_object", "load_config", "resolve"]

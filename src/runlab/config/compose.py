@@ -79,12 +79,47 @@ def _check_yaml(path: Path) -> None:
         )
 
 
+def _absolute_refs(path: Path) -> list[str]:
+    """What the ``defaults:`` list names from the config root (``- /config``, ``- override
+    /trainer: fast``): paths relative to that root, a file (``config.yaml``) or a group's
+    folder (``trainer``)."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return []
+    defaults = raw.get("defaults") if isinstance(raw, dict) else None
+    refs = []
+    for item in defaults if isinstance(defaults, list) else []:
+        if isinstance(item, str) and item.startswith("/"):
+            refs.append(item.lstrip("/").split("@")[0] + ".yaml")
+        for key in item if isinstance(item, dict) else []:
+            name = str(key).split()[-1]
+            if name.startswith("/"):
+                refs.append(name.lstrip("/").split("@")[0])
+    return refs
+
+
+def config_root(path: Path) -> tuple[Path, str]:
+    """(config dir, config name) of ``path``: its own folder and stem, or, for an experiment
+    config in a sub-folder whose defaults name configs from the root (``- /config``), the
+    nearest folder above where they all exist, and the config's path from there
+    (``phase1/experiment/compare``), as Hydra's ``--config-name`` takes it."""
+    refs = _absolute_refs(path)
+    if refs:
+        for folder in path.parents:
+            if all((folder / ref).exists() for ref in refs):
+                return folder, path.relative_to(folder).with_suffix("").as_posix()
+            if folder == Path(folder.anchor):
+                break
+    return path.parent, path.stem
+
+
 @contextlib.contextmanager
 def _hydra_dir(path: Path) -> Iterator[tuple[Path, str]]:
     """(config dir, config name) for Hydra, which reads ``<name>.yaml`` only: a .yml or .json
     file is linked under that name in a temporary folder beside links to its siblings."""
     if path.suffix == ".yaml":
-        yield path.parent, path.stem
+        yield config_root(path)
         return
     with tempfile.TemporaryDirectory(prefix="runlab-config-") as tmp:
         for entry in path.parent.iterdir():

@@ -252,6 +252,8 @@ class _RunlabBlocks:
     gates: list[GateConfig] = field(default_factory=list)
     baseline: str | None = None  # a run (id, prefix, name, path) for baseline.* and compare
     tags: dict[str, Any] = field(default_factory=dict)  # {pair: AAPL_AMZN}: ls -w tags.pair=...
+    # where runs go (an env=cluster group can set it): under --output-dir, over $RUNLAB_ROOT
+    runs_root: str | None = None
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     # runlab sweep / tune: where runs execute, {name: ray, address: auto, cpus_per_trial: 2};
     # the options are the launcher's own (docs/sweeps.md); --launcher and --launcher-opt win

@@ -1,5 +1,6 @@
-"""The runs root, defined once: ``--output-dir`` / ``--root`` when given, else
-``$RUNLAB_ROOT``, else ``./runs``; and the names that become folders under it."""
+"""The runs root, defined once: ``--output-dir`` / ``--root`` when given, else (for the
+commands that start runs) the config's ``runs_root``, else ``$RUNLAB_ROOT``, else ``./runs``;
+and the names that become folders under it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from runlab.errors import ConfigError
 
 DEFAULT_ROOT = "runs"
 ROOT_HELP = "Runs root (default: $RUNLAB_ROOT or ./runs)."
+START_ROOT_HELP = "Runs root (default: the config's runs_root, else $RUNLAB_ROOT or ./runs)."
 
 
 def default_root() -> Path:

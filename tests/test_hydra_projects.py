@@ -166,3 +166,44 @@ def test_experiment_configs_in_a_sub_folder_and_the_runs_root_from_an_env_group(
     root = config_runs_root(experiment, ["env=cluster", "optim.lr=0.1,0.01", "x=range(1,3)"])
     assert root == str(tmp_path / "scratch")
     assert config_runs_root(experiment, ["env=local"]) is None
+
+
+def test_no_save_writes_nothing_but_stdout(tmp_path: Path) -> None:
+    """The seed's logging.save_artifacts=false: an ephemeral run leaves no file behind, in the
+    working directory, the runs root or the temporary folder."""
+    work, tmp = tmp_path / "work", tmp_path / "tmp"
+    work.mkdir()
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RUNLAB_ROOT")}
+    script = shutil.which("runlab", path=str(Path(sys.executable).parent))
+    assert script is not None
+    quick = str(Path(__file__).resolve().parents[1] / "examples" / "quickstart.yaml")
+    done = subprocess.run(
+        [script, "run", quick, "trainer.epochs=2", "data.n_samples=300", "--no-save"],
+        cwd=work,
+        env={**env, "TMPDIR": str(tmp), "MPLCONFIGDIR": str(tmp_path / "mpl")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "nothing kept" in done.stdout and "val_loss:" in done.stdout
+    assert "epoch 2/2" in done.stdout
+    assert list(work.iterdir()) == []
+    # torch's own (empty) cache folder, made by any optimizer step, is not runlab's
+    left = [p for p in tmp.rglob("*") if not p.name.startswith("torchinductor_")]
+    assert left == [], left
+    for args, expected in (
+        (["-o", "x"], "drop --output-dir"),
+        (["sinks=[tensorboard]"], "drop them"),
+    ):
+        done = subprocess.run(
+            [script, "run", quick, "--no-save", *args],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 2 and expected in done.stderr, done.stderr
+    assert list(work.iterdir()) == []

@@ -110,6 +110,12 @@ def run(
         False, "--print-config", help="Print the resolved config and exit."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and preflight, then exit."),
+    no_save: bool = typer.Option(
+        False,
+        "--no-save",
+        help="Ephemeral: train and print the summary; no run directory is kept (nothing is "
+        "written but stdout).",
+    ),
     no_preflight: bool = typer.Option(False, "--no-preflight", help="Skip the preflight."),
     fmt: TextOrJson = typer.Option(
         TextOrJson.text,
@@ -132,6 +138,8 @@ def run(
     cfg = _compose(config, rest, resume_dir)
     if not resume:  # -o, else the config's runs_root, else $RUNLAB_ROOT or ./runs
         root = runs_root(output_dir if output_dir is not None else cfg["runs_root"])
+    if no_save:
+        _check_ephemeral(cfg, resume, output_dir)
     if resume_dir is not None:
         _check_resumable(cfg)
     if keep_checkpoints:
@@ -174,21 +182,22 @@ def run(
         data = get_loop(cfg["loop"]).check_resume(cfg, resume_dir / "checkpoints" / "last.pt", ctx)
     if report is not None and fmt is TextOrJson.text:
         sys.stderr.write(format_report(report).splitlines()[0] + "\n")
-    status, run_dir, run_id = _train(
-        cfg,
-        config,
-        rest,
-        root,
-        run_name,
-        dev,
-        seed_value,
-        resume_dir,
-        data,
+    train_args = dict(
         quiet_stdout=fmt is TextOrJson.json,
         lineage={"parent": parent, "trial": trial},
         optuna_trial=optuna_trial,
         baseline=base,
         init_from=init,
+    )
+    if no_save:
+        status = _train_ephemeral(
+            cfg, config, rest, run_name, dev, seed_value, data, fmt, train_args
+        )
+        if EXIT_FOR_STATUS.get(status, 1):
+            raise typer.Exit(EXIT_FOR_STATUS.get(status, 1))
+        return
+    status, run_dir, run_id = _train(
+        cfg, config, rest, root, run_name, dev, seed_value, resume_dir, data, **train_args
     )
     if fmt is TextOrJson.json:
         sys.stdout.write(
@@ -222,6 +231,54 @@ def _check_resumable(cfg: dict[str, Any]) -> None:
             f"--resume continues runs of loop: supervised (or another resumable loop); "
             f"this run's loop is {cfg['loop']!r}"
         )
+
+
+def _check_ephemeral(cfg: dict[str, Any], resume: str | None, output_dir: Path | None) -> None:
+    """--no-save writes nothing: no runs root to give, no run to continue, no mirror."""
+    if resume:
+        raise ConfigError("--no-save and --resume: a resumed run is saved in its own directory")
+    if output_dir is not None:
+        raise ConfigError("--no-save keeps no run directory: drop --output-dir")
+    if cfg["sinks"]:
+        raise ConfigError(
+            f"--no-save writes nothing, but sinks {cfg['sinks']} would: drop them (sinks=[])"
+        )
+
+
+def _train_ephemeral(
+    cfg: dict[str, Any],
+    config: str | None,
+    rest: list[str],
+    run_name: str | None,
+    device: Any,
+    seed: int,
+    data: Any,
+    fmt: TextOrJson,
+    train_args: dict[str, Any],
+) -> str:
+    """Train in a temporary runs root, print the summary (metrics.json), remove the root."""
+    import shutil
+    import tempfile
+
+    from runlab.tracking.record import RunRecord
+
+    cfg["figures"] = {**cfg["figures"], "preset": "none"}  # nobody would see them
+    cfg["figures"].update({k: False for k, v in cfg["figures"].items() if v is True})
+    tmp = Path(tempfile.mkdtemp(prefix="runlab-no-save-"))
+    try:
+        status, run_dir, _ = _train(
+            cfg, config, rest, tmp, run_name, device, seed, None, data, **train_args
+        )
+        metrics = RunRecord(run_dir).metrics
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if fmt is TextOrJson.json:
+        sys.stdout.write(json.dumps({"status": status, "metrics": metrics}, default=str) + "\n")
+    else:
+        shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
+        sys.stdout.write(f"{status} (--no-save: nothing kept)\n")
+        sys.stdout.write("".join(f"  {k}: {v}\n" for k, v in shown.items()))
+    return status
 
 
 def _train(

@@ -69,6 +69,9 @@ def backtest(
         "-c",
         help="best (default), last, warm_start, epoch_0005 or 5: any saved snapshot.",
     ),
+    target: str | None = typer.Option(
+        None, "--target", help="A run with several targets: which one (default: the first)."
+    ),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
 ) -> None:
     """Backtest a run's best model (or --checkpoint) on a panel split; writes
@@ -97,7 +100,7 @@ def backtest(
     which, note = pick_checkpoint(record, checkpoint)
     if note:
         sys.stderr.write(f"note: {note}\n")
-    result, out = backtest_run(record, data, split, overrides, which)
+    result, out = backtest_run(record, data, split, overrides, which, target)
     metrics = result.metrics()
     if fmt is Format.json:
         write_json(

@@ -42,6 +42,21 @@ def _compose(config: str | None, overrides: list[str], resume_dir: Path | None) 
     return load_checked(config, overrides)
 
 
+def _apply_flags(
+    cfg: dict[str, Any], keep_checkpoints: bool, sink: list[str] | None, tag: list[str] | None
+) -> None:
+    """--keep-checkpoints, --sink and --tag onto the config."""
+    if keep_checkpoints:
+        cfg["checkpoint"]["keep"] = True
+    if sink:
+        from runlab.sinks.base import check_sink_names
+
+        cfg["sinks"] = [*cfg["sinks"], *(s for s in sink if s not in cfg["sinks"])]
+        check_sink_names(cfg["sinks"], "--sink")
+    if tag:
+        cfg["tags"] = {**cfg["tags"], **parse_tags(tag)}
+
+
 def parse_tags(pairs: list[str]) -> dict[str, Any]:
     """``["pair=AAPL_AMZN", "n=3"]`` -> ``{"pair": "AAPL_AMZN", "n": 3}`` (values read as YAML
     scalars: numbers and booleans stay numbers and booleans)."""
@@ -142,15 +157,7 @@ def run(
         _check_ephemeral(cfg, resume, output_dir)
     if resume_dir is not None:
         _check_resumable(cfg)
-    if keep_checkpoints:
-        cfg["checkpoint"]["keep"] = True
-    if sink:
-        from runlab.sinks.base import check_sink_names
-
-        cfg["sinks"] = [*cfg["sinks"], *(s for s in sink if s not in cfg["sinks"])]
-        check_sink_names(cfg["sinks"], "--sink")
-    if tag:
-        cfg["tags"] = {**cfg["tags"], **parse_tags(tag)}
+    _apply_flags(cfg, keep_checkpoints, sink, tag)
     base = _baseline(cfg, baseline, root)
     init = None
     if cfg["trainer"]["init_from"] and resume_dir is None:  # exit 2 before anything is made

@@ -29,7 +29,8 @@ class DataConfig:
     # panels (CSV/Parquet): one row per date and asset
     date_col: str = "date"
     asset_col: str = "asset"
-    target: str = "target"
+    target: str | list[str] = "target"  # a list: one model output per target (horizons)
+    horizons: list[int] | None = None  # periods each target spans; default: ret_h<N> -> N
     features: list[str] | None = None  # default: every other numeric column
     train_end: str | None = None  # last date of train (inclusive); default: 60% of dates
     val_end: str | None = None  # last date of val (inclusive); default: 80% of dates
@@ -81,7 +82,11 @@ class TrainerConfig:
         50, ge=1
     )  # steps between step logs (the only host syncs in the step loop)
     data_on_device: Literal["auto", True, False] = "auto"
-    loss: Literal["auto", "mse", "huber", "mae", "cross_entropy", "listnet", "pairwise"] = "auto"
+    # a name, or weighted loss terms {sharpe: 0.5, listnet: 0.2, ic: 0.1, huber: 0.1}
+    loss: (
+        Literal["auto", "mse", "huber", "mae", "cross_entropy", "listnet", "pairwise"]
+        | dict[str, float]
+    ) = "auto"
     init_from: str | None = None  # RUN[:CHECKPOINT]: start from that run's weights
     limit_train_batches: int | None = limits(None, ge=1)  # at most this many steps per epoch
     limit_val_batches: int | None = limits(None, ge=1)  # validate on this many batches

@@ -203,8 +203,8 @@ class GateKeeper:
             head, rest = path[0], path[1:]
             if head == "epoch" and not rest:
                 return epoch
-            if head in ("train", "val") and len(rest) == 1:
-                return metrics.get(head, {}).get(rest[0])
+            if head in ("train", "val") and rest:  # val.ret_h20.rank_ic: a key with a dot
+                return metrics.get(head, {}).get(".".join(rest))
             if head == "best":
                 key = ".".join(rest)
                 return self.best_epoch if key == "epoch" else self.best.get(key)

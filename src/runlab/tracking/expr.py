@@ -372,14 +372,25 @@ def refuse_secret(path: Sequence[str]) -> None:
 
 
 def get_path(data: Any, path: Sequence[str]) -> Any:
-    """``data["a"]["b"]`` for ``("a", "b")``; list items by index; None when absent."""
-    for part in path:
+    """``data["a"]["b"]`` for ``("a", "b")``; list items by index; None when absent. A key
+    that holds dots is found too: ``("val", "ret_h20", "rank_ic")`` reads
+    ``data["val"]["ret_h20.rank_ic"]`` (a metric per target)."""
+    i = 0
+    while i < len(path):
+        part = path[i]
         if isinstance(data, Mapping):
+            if part not in data:
+                for j in range(len(path), i + 1, -1):
+                    joined = ".".join(path[i:j])
+                    if joined in data:
+                        part, i = joined, j - 1
+                        break
             data = data.get(part)
         elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
             data = data[int(part)]
         else:
             return None
+        i += 1
     return data
 
 

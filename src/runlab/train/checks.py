@@ -27,6 +27,12 @@ def check_names(cfg: Mapping[str, Any]) -> None:
             registry.entry(cfg[block]["name"], f"{block}.name")
     for name in cfg["evaluate"] or []:
         EVALUATORS.entry(name, "evaluate")
+    loss = cfg["trainer"]["loss"]
+    if isinstance(loss, Mapping):
+        from runlab.train.plugins import LOSS_TERMS
+
+        for name in loss:
+            LOSS_TERMS.entry(str(name), "trainer.loss")
     source = str(cfg["data"]["source"])
     if source.startswith("synthetic."):
         DATA_SOURCES.entry(source, "data.source")

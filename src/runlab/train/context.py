@@ -33,6 +33,16 @@ class LoopContext:
             run.update_info(init_from=self.init_from)
             run.event("on_init_from", **self.init_from)
 
+    def record_data(self, run: Any, data: Any) -> None:
+        """Which columns the run trains on (run.json's ``data``), and a warning event for
+        each feature that looks like the future."""
+        if run is None or not hasattr(data, "columns"):
+            return
+        columns = data.columns()
+        run.update_info(data=columns)
+        for message in columns["lookahead"]:
+            run.event("on_warning", message=f"look-ahead: {message}")
+
     def dataset(self, cfg: dict[str, Any]) -> Any:
         """The config's dataset, loaded once."""
         if self.data is None:

@@ -44,6 +44,8 @@ class Dataset:
     assets: list[str] | None = None  # panels: asset ids, in column order
     scaler: dict[str, Any] = field(default_factory=lambda: {"kind": "none"})
     nan_replaced: int = 0
+    target_names: list[str] | None = None  # panels: the target columns, one output each
+    lookahead: list[str] = field(default_factory=list)  # features that look like the future
 
     @property
     def is_panel(self) -> bool:
@@ -60,9 +62,20 @@ class Dataset:
         y = self.splits["train"].y
         return tuple(int(d) for d in y.shape[2 if self.is_panel else 1 :])
 
+    def columns(self) -> dict[str, Any]:
+        """Which columns are features and which are targets, and the look-ahead warnings
+        (run.json's ``data``, ``runlab check``)."""
+        return {
+            "features": list(self.feature_names),
+            "targets": list(self.target_names or []),
+            "lookahead": list(self.lookahead),
+        }
+
     def describe(self) -> dict[str, Any]:
         return {
+            **self.columns(),
             "features": self.in_features,
+            "feature_names": list(self.feature_names),
             "layout": "panel (dates x assets)" if self.is_panel else "rows",
             **{name: list(s.x.shape) for name, s in self.splits.items()},
             "classes": self.n_classes,
@@ -129,6 +142,8 @@ def _from_callable(fn: Any, source: str, data_cfg: dict[str, Any], task: str) ->
         result = fn(**data_cfg.get("kwargs", {}))
     except Exception as err:
         raise ConfigError(f"data.source {source!r} raised {type(err).__name__}: {err}") from err
+    if type(result).__name__ == "DataFrame" and hasattr(result, "columns"):
+        return _from_panel_frame(result, data_cfg, task, f"data.source {source!r}")
     if isinstance(result, (tuple, list)):
         if len(result) not in (4, 6):
             raise ConfigError(
@@ -139,8 +154,8 @@ def _from_callable(fn: Any, source: str, data_cfg: dict[str, Any], task: str) ->
         result = dict(zip(keys, result, strict=False))
     if not isinstance(result, dict):
         raise ConfigError(
-            f"data.source {source!r} must return a dict or tuple of arrays, "
-            f"got {type(result).__name__}"
+            f"data.source {source!r} must return a dict or tuple of arrays, or a pandas "
+            f"DataFrame panel (one row per date and asset), got {type(result).__name__}"
         )
     return _arrays_to_dataset(result, task, f"data.source {source!r}")
 
@@ -253,16 +268,16 @@ def _date_cut(dates: list[str], value: Any, default: int, key: str) -> int:
     return cut
 
 
-def _date_labels(pd: Any, column: Any, path: Path, name: str) -> Any:
+def _date_labels(pd: Any, column: Any, where: str, name: str) -> Any:
     """The date column as labels that sort in time: ISO dates (``2024-01-05``, with the time
     where there is one), or zero-padded numbers for a numeric column (day 9 before day 10).
     A value that is no date is refused, rather than sorted as text."""
     if pd.api.types.is_numeric_dtype(column):
         if column.isna().any() or not np.isfinite(column.to_numpy(dtype=float)).all():
-            raise ConfigError(f"data file {str(path)!r}: column {name!r} has missing dates")
+            raise ConfigError(f"{where}: column {name!r} has missing dates")
         if (column < 0).any() or (column != column.round()).any():
             raise ConfigError(
-                f"data file {str(path)!r}: column {name!r} holds numbers that are not "
+                f"{where}: column {name!r} holds numbers that are not "
                 "non-negative whole periods; give dates (2024-01-05) or period numbers"
             )
         width = len(str(int(column.max())))
@@ -273,7 +288,7 @@ def _date_labels(pd: Any, column: Any, path: Path, name: str) -> Any:
     if bad.any():
         row = int(bad.to_numpy().argmax())
         raise ConfigError(
-            f"data file {str(path)!r}: {int(bad.sum())} values of column {name!r} are not "
+            f"{where}: {int(bad.sum())} values of column {name!r} are not "
             f"dates, first {text.iloc[row]!r} at row {row + 1}; use one format, e.g. 2024-01-05"
         )
     timed = (parsed != parsed.dt.normalize()).any()
@@ -292,27 +307,41 @@ def _from_panel_file(path: Path, cfg: dict[str, Any], task: str) -> Dataset:
             frame = pd.read_parquet(path)
     except Exception as err:
         raise ConfigError(f"data file {str(path)!r} cannot be read: {err}") from err
-    date_col, asset_col, target = cfg["date_col"], cfg["asset_col"], cfg["target"]
-    for col, key in ((date_col, "date_col"), (asset_col, "asset_col"), (target, "target")):
+    return _from_panel_frame(frame, cfg, task, f"data file {str(path)!r}")
+
+
+def _from_panel_frame(frame: Any, cfg: dict[str, Any], task: str, where: str) -> Dataset:
+    """A long panel (one row per date and asset, from a file or a data function) as a dense
+    dates x assets x features Dataset; ``data.target`` names one target column or several
+    (one model output each)."""
+    import pandas as pd
+
+    date_col, asset_col = cfg["date_col"], cfg["asset_col"]
+    targets = [cfg["target"]] if isinstance(cfg["target"], str) else list(cfg["target"])
+    named = [(date_col, "date_col"), (asset_col, "asset_col")] + [(t, "target") for t in targets]
+    for col, key in named:
         if col not in frame.columns:
             raise ConfigError(
-                f"data file {str(path)!r} has no column {col!r} (data.{key}); "
+                f"{where} has no column {col!r} (data.{key}); "
                 f"columns: {', '.join(map(str, frame.columns))}"
             )
     features = cfg.get("features") or [
         c
         for c in frame.columns
-        if c not in (date_col, asset_col, target) and pd.api.types.is_numeric_dtype(frame[c])
+        if c not in (date_col, asset_col, *targets) and pd.api.types.is_numeric_dtype(frame[c])
     ]
     absent = [c for c in features if c not in frame.columns]
     if absent:
-        raise ConfigError(f"data.features: column {absent[0]!r} is not in {str(path)!r}")
-    frame = frame.assign(**{date_col: _date_labels(pd, frame[date_col], path, date_col)})
+        raise ConfigError(f"data.features: column {absent[0]!r} is not in {where}")
+    overlap = [c for c in features if c in targets]
+    if overlap:
+        raise ConfigError(f"data.features: {overlap[0]!r} is also a target; drop it from one")
+    frame = frame.assign(**{date_col: _date_labels(pd, frame[date_col], where, date_col)})
     twice = frame.duplicated([date_col, asset_col], keep=False)
     if twice.any():
         first, row = frame[twice].iloc[0], int(twice.to_numpy().argmax()) + 1
         raise ConfigError(
-            f"data file {str(path)!r} has {int(twice.sum())} rows that share a (date, asset), "
+            f"{where} has {int(twice.sum())} rows that share a (date, asset), "
             f"first ({first[date_col]}, {first[asset_col]}) at row {row}: keep one row per "
             "date and asset"
         )
@@ -321,14 +350,49 @@ def _from_panel_file(path: Path, cfg: dict[str, Any], task: str) -> Dataset:
     d_idx = frame[date_col].map({v: i for i, v in enumerate(dates)}).to_numpy()
     a_idx = frame[asset_col].astype(str).map({v: i for i, v in enumerate(assets)}).to_numpy()
     x = np.zeros((len(dates), len(assets), len(features)), dtype=np.float32)
-    y = np.zeros((len(dates), len(assets)), dtype=np.float32)
+    several = not isinstance(cfg["target"], str)
+    y = np.zeros((len(dates), len(assets), *((len(targets),) if several else ())), np.float32)
     mask = np.zeros((len(dates), len(assets)), dtype=bool)
     x[d_idx, a_idx] = frame[features].to_numpy(dtype=np.float32)
-    y[d_idx, a_idx] = frame[target].to_numpy(dtype=np.float32)
+    values = frame[targets].to_numpy(dtype=np.float32)
+    y[d_idx, a_idx] = values if several else values[:, 0]
     mask[d_idx, a_idx] = True
     ds = _panel_splits(x, y, mask, [str(d) for d in dates], cfg, task, list(map(str, features)))
     ds.assets = assets
+    ds.target_names = [str(t) for t in targets]
+    ds.lookahead = lookahead_features(frame, list(map(str, features)), ds.target_names)
     return ds
+
+
+def lookahead_features(frame: Any, features: list[str], targets: list[str]) -> list[str]:
+    """Features that look like future information, one warning each: a column whose values
+    follow a target's almost exactly (|corr| > 0.98: the target itself, or a horizon of it),
+    or one named like the targets (``ret_h10`` beside targets ``ret_h1, ret_h5``: another
+    horizon's future return)."""
+    import re
+
+    found = []
+    stems = {re.sub(r"\d+$", "", t) for t in targets if re.search(r"\d+$", t)}
+    for col in features:
+        stem = re.sub(r"\d+$", "", col)
+        if col != stem and stem in stems:
+            found.append(
+                f"feature {col!r} is named like the targets ({', '.join(targets)}): if it is "
+                "another horizon's future return, it leaks the future; drop it (data.features)"
+            )
+            continue
+        for target in targets:
+            both = frame[[col, target]].apply(lambda c: c.astype(float)).dropna()
+            if len(both) < 3 or both[col].std() == 0 or both[target].std() == 0:
+                continue
+            corr = float(np.corrcoef(both[col], both[target])[0, 1])
+            if abs(corr) > 0.98:
+                found.append(
+                    f"feature {col!r} follows target {target!r} (corr {corr:.3f}): it looks "
+                    "like the future; drop it (data.features)"
+                )
+                break
+    return found
 
 
 # ---------------------------------------------------------------------------- checks
@@ -397,8 +461,9 @@ def _check_finite(ds: Dataset, name: str, split: Split, allow_nan: bool) -> None
     ds.nan_replaced += int(x_bad.sum())
     split.x = np.where(np.isfinite(split.x), split.x, np.nan).astype(np.float32)
     if y_bad.any():
-        if split.mask is not None:
-            split.mask = split.mask & ~y_bad
+        if split.mask is not None:  # a (date, asset) drops out if any of its targets is NaN
+            cell_bad = y_bad.any(-1) if y_bad.ndim > split.mask.ndim else y_bad
+            split.mask = split.mask & ~cell_bad
             split.y = np.where(y_bad, 0.0, split.y).astype(np.float32)
         else:
             keep = ~y_bad.reshape(y_bad.shape[0], -1).any(axis=1)

@@ -435,6 +435,7 @@ def train_episodic(cfg: dict[str, Any], run: Run, ctx: LoopContext) -> EpisodicT
     """Train ``cfg`` in ``run`` with the episodic trainer and the shared epoch bookkeeping;
     first the warm start (``episodic.warm_start_epochs``), unless resuming."""
     trainer = EpisodicTrainer(cfg, ctx.dataset(cfg), ctx.device, ctx.seed)
+    ctx.record_data(run, trainer.data)
     ctx.init_weights(trainer.model, run)
     for warning in trainer.warnings:
         run.event("on_warning", message=warning)

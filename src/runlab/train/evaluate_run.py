@@ -38,10 +38,11 @@ def pick_checkpoint(record: RunRecord, given: str | None) -> tuple[str, str | No
 
 
 def predict_panel(
-    record: RunRecord, data: Path | None, split: str, which: str = "best"
+    record: RunRecord, data: Path | None, split: str, which: str = "best", target: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, Any, Any, dict[str, Any]]:
     """(scores, next-period returns, dates, assets, config) for a panel split, NaN where an
-    asset is missing; inputs scaled with the scaler saved in checkpoint ``which``."""
+    asset is missing; inputs scaled with the scaler saved in checkpoint ``which``. A run with
+    several targets is scored on ``target`` (default: the first)."""
     cfg = resolve(record.config)
     if data is not None:
         if not Path(data).exists():
@@ -60,11 +61,26 @@ def predict_panel(
     x = torch.as_tensor(apply_scaler(loaded.scaler, _trained_columns(record, loaded, ds, part.x)))
     with torch.no_grad():
         out = loaded.model(x).float()
-    scores = out.squeeze(-1).numpy() if out.shape[-1] == 1 else out[..., -1].numpy()
+    j = _target_index(ds, target)
+    if part.y.ndim == 3:
+        scores, realised = out[..., j].numpy(), part.y[..., j]
+    else:
+        scores = out.squeeze(-1).numpy() if out.shape[-1] == 1 else out[..., -1].numpy()
+        realised = part.y
     assert part.mask is not None
     scores = np.where(part.mask, scores, np.nan)
-    returns = np.where(part.mask, part.y, np.nan)
+    returns = np.where(part.mask, realised, np.nan)
     return scores, returns, ds.dates.get(split), ds.assets, cfg
+
+
+def _target_index(ds: Any, target: str | None) -> int:
+    names = ds.target_names or []
+    if target is None:
+        return 0
+    if len(names) < 2 or target not in names:
+        have = ", ".join(names) if len(names) > 1 else "one target"
+        raise ConfigError(f"--target {target!r}: the data has {have}")
+    return int(names.index(target))
 
 
 def _trained_columns(record: RunRecord, loaded: Any, ds: Any, x: np.ndarray) -> np.ndarray:
@@ -102,12 +118,13 @@ def backtest_run(
     split: str,
     overrides: dict[str, Any],
     which: str = "best",
+    target: str | None = None,
 ) -> tuple[BacktestResult, Path]:
     """Backtest checkpoint ``which`` on ``split``: artifacts/backtest/<split>/ for best.pt,
     artifacts/backtest/<split>@<which>/ for another."""
     from runlab.train.figures import wanted
 
-    scores, returns, dates, assets, cfg = predict_panel(record, data, split, which)
+    scores, returns, dates, assets, cfg = predict_panel(record, data, split, which, target)
     settings = {**cfg["portfolio"], **overrides}
     if cfg["loop"] == "episodic":  # the outputs are allocations once transformed
         from runlab.train.episodic import to_allocations
@@ -131,6 +148,9 @@ def backtest_run(
     result.dates, result.assets = dates, assets
     result.settings["checkpoint"] = which
     folder = split if which == "best" else f"{split}@{which}"
+    if target is not None:
+        result.settings["target"] = target
+        folder = f"{folder}-{target}"
     out = result.write(
         record.path / "artifacts" / "backtest" / folder, figures="backtest" in wanted(cfg)
     )

@@ -60,7 +60,11 @@ class SupervisedEpochs(EpochTrainer):
         if st.skipped_steps > skipped_before:
             self.diagnostics.skipped_steps(epoch, st.skipped_steps)
         counted = max(1, self.steps_per_epoch - (st.skipped_steps - skipped_before))
-        return {"loss": float(loss_sum) / counted}
+        out = {"loss": float(loss_sum) / counted}
+        for name, total in trainer.term_sums.items():  # each term of a composite loss
+            out[f"loss_{name}"] = float(total) / counted
+        trainer.term_sums = {}
+        return out
 
     def evaluate(self, split: str) -> dict[str, Any]:
         limit = self.trainer.cfg["trainer"]["limit_val_batches"]
@@ -119,6 +123,7 @@ def fit(
 def train_supervised(cfg: dict[str, Any], run: Run, ctx: LoopContext) -> SupervisedTrainer:
     """Train ``cfg`` in ``run`` with the supervised trainer and the shared epoch bookkeeping."""
     trainer = SupervisedTrainer(cfg, ctx.dataset(cfg), ctx.device, ctx.seed)
+    ctx.record_data(run, trainer.data)
     ctx.init_weights(trainer.model, run)
     for warning in trainer.warnings:
         run.event("on_warning", message=warning)

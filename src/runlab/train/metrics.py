@@ -15,7 +15,64 @@ def _rows(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     if mask is None:
         return pred.float().reshape(y.shape[0], -1), y.float().reshape(y.shape[0], -1)
-    return pred.float()[mask].unsqueeze(-1), y.float()[mask].unsqueeze(-1)
+    p, t = pred.float()[mask], y.float()[mask]  # (cells,) or (cells, k targets)
+    return (p.unsqueeze(-1), t.unsqueeze(-1)) if t.ndim == 1 else (p, t)
+
+
+def target_names(y: torch.Tensor, mask: torch.Tensor | None, cfg: Any) -> list[str] | None:
+    """The names of a panel's targets when it has several (``data.target: [ret_h1, ret_h5]``),
+    else None."""
+    if mask is None or y.ndim != mask.ndim + 1:
+        return None
+    given = ((cfg or {}).get("data") or {}).get("target")
+    k = int(y.shape[-1])
+    if isinstance(given, list) and len(given) == k:
+        return [str(t) for t in given]
+    return [f"target_{j}" for j in range(k)]
+
+
+def horizons(names: list[str], cfg: Any) -> list[int]:
+    """Periods each target spans: ``data.horizons`` when given, else the number a name ends
+    with after an ``h`` (``ret_h20``: 20), else 1."""
+    import re
+
+    given = ((cfg or {}).get("data") or {}).get("horizons")
+    if given:
+        return [int(h) for h in given]
+    found = [re.search(r"h(\d+)$", name) for name in names]
+    return [max(1, int(m.group(1))) if m else 1 for m in found]
+
+
+def per_target(fn: Any) -> Any:
+    """A panel evaluator over several targets: its metrics for each target, named
+    ``<target>.<metric>`` (``ret_h20.rank_ic``), and their averages under the plain names;
+    per-date series are the first target's."""
+
+    def each(
+        pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, cfg: Any = None
+    ) -> dict[str, torch.Tensor]:
+        names = target_names(y, mask, cfg)
+        if names is None:
+            return fn(pred, y, mask, cfg)  # type: ignore[no-any-return]
+        from runlab.train.losses import check_shapes
+
+        check_shapes(pred, y)
+        out: dict[str, torch.Tensor] = {}
+        per: dict[str, list[torch.Tensor]] = {}
+        spans = horizons(names, cfg)
+        for j, name in enumerate(names):
+            values = fn(pred[..., j], y[..., j], mask, {**(cfg or {}), "_horizon": spans[j]})
+            for key, value in values.items():
+                if key.startswith("_"):
+                    out.setdefault(key, value)
+                    continue
+                out[f"{name}.{key}"] = value
+                per.setdefault(key, []).append(value.float())
+        out.update({key: torch.stack(vs).mean() for key, vs in per.items()})
+        return out
+
+    each.__doc__ = fn.__doc__
+    return each
 
 
 def regression(
@@ -62,7 +119,7 @@ def classification(
     return {"accuracy": accuracy, "f1": f1}
 
 
-def ranking(
+def _ranking(
     pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, cfg: Any = None
 ) -> dict[str, torch.Tensor]:
     """Cross-sectional IC (Pearson) and RankIC (Spearman, average ranks for ties) per date,
@@ -93,11 +150,13 @@ def ranking(
     return out
 
 
-def portfolio(
+def _portfolio(
     pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, cfg: Any = None
 ) -> dict[str, torch.Tensor]:
     """Backtest the predictions as scores (runlab.finance.backtest, settings from the config's
-    ``portfolio`` block) against the realised targets, which must be next-period returns."""
+    ``portfolio`` block) against the realised targets, which must be forward returns: a
+    target spanning h periods (``ret_h20``, ``data.horizons``) is held h periods, rebalanced
+    every h-th date and annualised with periods_per_year / h."""
     settings = (cfg or {}).get("portfolio")
     import numpy as np
 
@@ -108,7 +167,12 @@ def portfolio(
     m = mask.cpu().numpy()
     scores = np.where(m, pred.float().cpu().numpy(), np.nan)
     returns = np.where(m, y.float().cpu().numpy(), np.nan)
-    result = backtest(scores, returns, scores=True, **(settings or {}))
+    settings = dict(settings or {})
+    span = int((cfg or {}).get("_horizon") or 1)
+    if span > 1:  # h-period returns: rebalance every h dates, so that holdings never overlap
+        scores, returns = scores[::span], returns[::span]
+        settings["periods_per_year"] = settings.get("periods_per_year", 252) / span
+    result = backtest(scores, returns, scores=True, **settings)
     summary = result.metrics()
     keys = {
         "sharpe": "sharpe",
@@ -120,3 +184,7 @@ def portfolio(
         "hit_rate": "hit_rate",
     }
     return {k: torch.tensor(summary[v], device=pred.device) for k, v in keys.items()}
+
+
+ranking = per_target(_ranking)
+portfolio = per_target(_portfolio)

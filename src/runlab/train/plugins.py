@@ -11,8 +11,11 @@ Each takes plugins through its entry-point group and an import path ``pkg.mod:na
 - ``schedule.name``: ``fn(cfg, optimizer, total_steps) -> (scheduler, per_step)``
   (group ``runlab.schedules``).
 - ``data.source``: ``fn(**data.kwargs)`` returning the arrays ``{X_train, y_train, X_val,
-  y_val[, X_test, y_test]}`` (group ``runlab.data``); files (.npz, .csv, .parquet) are read
-  by suffix.
+  y_val[, X_test, y_test]}`` or a long pandas DataFrame panel (group ``runlab.data``); files
+  (.npz, .csv, .parquet) are read by suffix.
+- loss terms of ``trainer.loss: {sharpe: 0.5, listnet: 0.2, ic: 0.1, huber: 0.1}``:
+  ``fn(pred, y, mask) -> scalar tensor`` to minimise (group ``runlab.losses``); a term that
+  needs a panel (dates x assets) says so with a ``needs_panel = True`` attribute.
 """
 
 from __future__ import annotations
@@ -51,3 +54,15 @@ class _DataSources(Registry):
 DATA_SOURCES = _DataSources("data source", "runlab.data", check=_callable)
 for _name in ("regression", "classification", "panel"):
     DATA_SOURCES.add(f"synthetic.{_name}", f"runlab.train.data:synthetic_{_name}")
+
+LOSS_TERMS = Registry("loss term", "runlab.losses", check=_callable)
+for _name, _help in {
+    "mse": "mean squared error",
+    "huber": "Huber (smooth L1)",
+    "mae": "mean absolute error",
+    "listnet": "ListNet top-one cross entropy per date (a RankIC proxy); panel",
+    "pairwise": "RankNet logistic loss over ordered pairs per date; panel",
+    "ic": "minus the mean cross-sectional Pearson IC per date; panel",
+    "sharpe": "minus the Sharpe ratio of the long-short portfolio of the scores; panel",
+}.items():
+    LOSS_TERMS.add(_name, f"runlab.train.losses:{_name}_term", help=_help)

@@ -176,6 +176,10 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"  data        {d['layout']}, {d['features']} features: {shapes}")
         if d.get("nan_replaced"):
             lines.append(f"              {d['nan_replaced']} non-finite inputs replaced")
+        if d.get("feature_names"):
+            lines.append(f"  features    {_listed(d['feature_names'])}")
+        if d.get("targets"):
+            lines.append(f"  targets     {_listed(d['targets'])}")
     if "model" in report:
         m = report["model"]
         lines.append(f"  model       {m['class']}, {m['parameters']:,} parameters")
@@ -187,4 +191,10 @@ def format_report(report: dict[str, Any]) -> str:
     for name, info in report["stages"].items():
         lines.append(f"  {name:<11} ok  {info['seconds']:.3f}s")
     lines.extend(f"  warning     {w}" for w in report.get("warnings", []))
+    lines.extend(f"  look-ahead  {w}" for w in (report.get("data") or {}).get("lookahead", []))
     return "\n".join(lines)
+
+
+def _listed(names: list[str], shown: int = 12) -> str:
+    more = f", ... ({len(names)} in all)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

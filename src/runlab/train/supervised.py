@@ -115,7 +115,8 @@ class SupervisedTrainer:
         self.train_model: torch.nn.Module = self.model
         if t["compile"]:
             self.train_model = torch.compile(self.model)  # type: ignore[assignment]
-        self.loss_fn = make_loss(self.task, t["loss"])
+        self.loss_fn = make_loss(self.task, t["loss"], panel=data.is_panel)
+        self.term_sums: dict[str, torch.Tensor] = {}  # a composite loss's terms, this epoch
         self.tensors = {name: self._to_tensors(split) for name, split in data.splits.items()}
         self.batch_size = int(t["batch_size"])
         self.log_every = int(t["log_every"])
@@ -230,6 +231,8 @@ class SupervisedTrainer:
             else:
                 loss.backward()  # type: ignore[no-untyped-call]
             losses.append(loss.detach())
+            for name, value in getattr(loss_fn, "last_terms", {}).items():  # no host sync
+                self.term_sums[name] = self.term_sums.get(name, 0) + value
             st.batch += 1
             if on_batch is not None:  # the progress bar: a Python counter, no device sync
                 on_batch(st.epoch, st.batch)
@@ -302,6 +305,8 @@ class SupervisedTrainer:
         y = t.y[:n].to(self.device)
         mask = t.mask[:n].to(self.device) if t.mask is not None else None
         values: dict[str, torch.Tensor] = {"loss": self.loss_fn(pred, y, mask)}
+        for name, value in getattr(self.loss_fn, "last_terms", {}).items():
+            values[f"loss_{name}"] = value
         for evaluator in self.evaluators:
             values.update(evaluator(pred, y, mask, self.cfg))
         scalars = {k: v for k, v in values.items() if not k.startswith("_")}

@@ -214,3 +214,68 @@ def test_the_episodic_loop_shares_the_epoch_bookkeeping(cli, root: Path) -> None
     saved = torch.load(run.path / "checkpoints" / "warm_start.pt", weights_only=True)
     assert saved["epoch"] == 1 and saved["step"] == 0  # before the first episodic step
     assert [e["epochs"] for e in run.events("on_warm_start")] == [2]
+
+
+def _steps_by_hand(alloc: np.ndarray, prices: np.ndarray) -> list[float]:
+    """The log growth of each step of a portfolio held step by step (as _simulate)."""
+    out, value = [], 1.0
+    for t in range(len(alloc) - 1):
+        units = alloc[t] * value / prices[t]
+        cash = value - (units * prices[t]).sum()
+        new = cash + (units * prices[t + 1]).sum()
+        out.append(math.log(max(new / value, 1e-8)))
+        value = new
+    return out
+
+
+risk_case = st.integers(3, 16).flatmap(
+    lambda t: st.tuples(
+        arrays(np.float64, (t, 3), elements=st.floats(-1, 1)),
+        arrays(np.float64, (t, 3), elements=st.floats(-0.3, 0.3)),
+        st.sampled_from([0.05, 0.25, 0.5, 1.0]),
+    )
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(risk_case)
+def test_risk_penalties_match_a_per_step_simulation(case: tuple) -> None:
+    """Seed 003's per-step risk penalties: CVaR of the step log growths (the mean of the
+    worst ceil(alpha * n)) and the episode's max drawdown, against a loop over the steps."""
+    scores, moves, alpha = case
+    prices = np.vstack([np.ones((1, 3)), np.cumprod(1 + moves, axis=0)])[:-1]
+    alloc = to_allocations(
+        torch.as_tensor(scores), torch.ones(scores.shape, dtype=torch.bool), "tanh"
+    ).numpy()
+    steps = _steps_by_hand(alloc, prices)
+    worst = sorted(steps)[: max(1, math.ceil(alpha * len(steps) - 1e-9))]
+    cvar_ref = sum(worst) / len(worst)
+    path, peak, dd = 0.0, 0.0, 0.0
+    for r in steps:
+        path += r
+        peak = max(peak, path)
+        dd = max(dd, peak - path)
+    a, p = torch.as_tensor(alloc)[None], torch.as_tensor(prices)[None]
+    plain = float(log_growth_reward(a, p)[0])
+    with_risk = float(
+        log_growth_reward(a, p, cvar_penalty=0.7, cvar_alpha=alpha, drawdown_penalty=0.3)[0]
+    )
+    assert plain == pytest.approx(sum(steps), abs=1e-9)
+    assert with_risk == pytest.approx(sum(steps) + 0.7 * cvar_ref - 0.3 * dd, abs=1e-9)
+
+
+def test_risk_penalties_from_the_config(cli, root: Path) -> None:
+    base = [ALLOC, "trainer.epochs=1", "episodic.episodes_per_epoch=128", "-o", root]
+    code, out, err = cli("run", *base, "-f", "json")
+    assert code == 0, err
+    plain = runlab.RunRecord(json.loads(out)["run_dir"]).metrics
+    code, out, err = cli(
+        "run", *base, "episodic.cvar_penalty=2", "episodic.drawdown_penalty=1", "-f", "json"
+    )
+    assert code == 0, err
+    risky = runlab.RunRecord(json.loads(out)["run_dir"]).metrics
+    assert risky["val"]["reward"] < plain["val"]["reward"]  # the penalties are subtracted
+    code, _, err = cli(
+        "run", *base, "episodic.reward=tests.helpers:linear_reward", "episodic.cvar_penalty=1"
+    )
+    assert code == 2 and "applies to reward: log_growth" in err and err.count("\n") == 1

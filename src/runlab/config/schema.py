@@ -137,7 +137,10 @@ class EpisodicConfig:
     batch_episodes: int = limits(64, ge=1)  # episodes per optimizer step, in one batched pass
     episodes_per_epoch: int = limits(2048, ge=1)
     transform: Literal["softmax", "tanh", "identity"] = "softmax"
-    transition_penalty: float = limits(0.0, ge=0)
+    transition_penalty: float = limits(0.0, ge=0)  # per unit of turnover (L1 change)
+    cvar_penalty: float = limits(0.0, ge=0)  # times -CVaR of the step log growths (log_growth)
+    cvar_alpha: float = limits(0.05, gt=0, le=1)  # the tail: the worst 5% of steps
+    drawdown_penalty: float = limits(0.0, ge=0)  # times the episode's max drawdown (log units)
     warm_start_epochs: int = limits(
         0, ge=0
     )  # supervised epochs (outputs -> next returns, MSE) first

@@ -33,7 +33,7 @@ from runlab.finance.returns import (
     tail_ratio,
     value_at_risk,
 )
-from runlab.finance.rewards import log_growth_reward
+from runlab.finance.rewards import cvar, log_growth_reward, max_drawdown_log, step_log_growth
 
 __all__ = [
     "ANNUALIZATION_FACTORS",
@@ -48,6 +48,7 @@ __all__ = [
     "conditional_value_at_risk",
     "cum_returns",
     "cum_returns_final",
+    "cvar",
     "downside_risk",
     "drawdown_series",
     "factor_rank_autocorrelation",
@@ -56,6 +57,7 @@ __all__ = [
     "log_growth_reward",
     "log_returns",
     "max_drawdown",
+    "max_drawdown_log",
     "omega_ratio",
     "periodic_to_annual",
     "prediction_scale",
@@ -66,6 +68,7 @@ __all__ = [
     "simple_returns",
     "sortino_ratio",
     "stability_of_timeseries",
+    "step_log_growth",
     "tail_ratio",
     "value_at_risk",
 ]

@@ -64,11 +64,7 @@ class EpisodicTrainer:
         if t["compile"]:
             self.train_model = torch.compile(self.model)  # type: ignore[assignment]
         self.optimizer = make_optimizer(cfg["optim"], self.model.parameters())
-        self.reward_fn = (
-            log_growth_reward
-            if self.e["reward"] == "log_growth"
-            else import_object(self.e["reward"], "episodic.reward")
-        )
+        self.reward_fn = self._reward(self.e)
         self.splits = {name: self._tensors(s) for name, s in data.splits.items()}
         days = self.splits["train"]["x"].shape[0]
         if days < int(self.e["window"]) + 1:
@@ -92,6 +88,21 @@ class EpisodicTrainer:
         self.skip_nan = t["on_nan"] == "skip"
         self.episodes = self.steps = self.skipped_steps = 0
         self.grad_norm: float | None = None
+
+    @staticmethod
+    def _reward(e: dict[str, Any]) -> Any:
+        """The episode reward: log growth with the risk penalties of the config, or a user's
+        ``fn(allocations, prices, transition_penalty)`` (which brings its own)."""
+        risk = {k: float(e[k]) for k in ("cvar_penalty", "drawdown_penalty") if e[k]}
+        if e["reward"] != "log_growth":
+            if risk:
+                raise ConfigError(
+                    f"episodic.{next(iter(risk))} applies to reward: log_growth; a custom "
+                    f"reward ({e['reward']}) computes its own penalties"
+                )
+            return import_object(e["reward"], "episodic.reward")
+        alpha = float(e["cvar_alpha"])
+        return lambda a, p, penalty: log_growth_reward(a, p, penalty, cvar_alpha=alpha, **risk)
 
     def _tensors(self, split: Any) -> dict[str, torch.Tensor]:
         mask = torch.as_tensor(split.mask, device=self.device)

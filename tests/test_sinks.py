@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import runlab
+from runlab._io import read_jsonl
 from runlab.sinks.mirror import read_mirrors
 from runlab.tracking.record import RunRecord
 from tests.conftest import python_script, run_python
@@ -86,6 +87,10 @@ def test_live_mirror_to_all_three(root: Path, stores: dict[str, Any]) -> None:
     assert len(scalars["step/loss"]) == 12 and scalars["step/loss"][-1][0] == 11
     assert [s for s, _ in scalars["epoch/lr"]] == [0, 1, 2]
     assert scalars["summary/best_val_loss"][0][1] == pytest.approx(0.2)
+    system = read_jsonl(run.dir / "system.jsonl")  # system metrics are mirrored as they come
+    assert [v for _, v in scalars["system/rss_mib"]] == [
+        pytest.approx(r["rss_mib"]) for r in system
+    ]
 
     # MLflow: one run, read back with MlflowClient
     client, runs = mlflow_run(stores["uri"], run.id)
@@ -97,6 +102,7 @@ def test_live_mirror_to_all_three(root: Path, stores: dict[str, Any]) -> None:
     history = client.get_metric_history(ml.info.run_id, "val/loss")
     assert [(m.step, pytest.approx(m.value)) for m in history] == expected_val
     assert len(client.get_metric_history(ml.info.run_id, "step/loss")) == 12
+    assert len(client.get_metric_history(ml.info.run_id, "system/rss_mib")) == len(system)
     assert ml.data.metrics["best_val_loss"] == pytest.approx(0.2)
     artifacts = {a.path for a in client.list_artifacts(ml.info.run_id)}
     assert {"config.yaml", "metrics.json", "scalars.csv"} <= artifacts

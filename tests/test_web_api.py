@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import runlab
+from runlab._io import read_jsonl
 from runlab.finance.backtest import backtest
 from runlab.web.downsample import min_max_buckets
 from tests.web_helpers import make_run
@@ -97,6 +98,10 @@ def test_run_detail_series_and_stdout(client: TestClient, runs: dict[str, Any]):
     assert series["epoch"]["loss"]["val"] == [[0, 1, 2], [1.0, 0.8, 0.7]]
     assert series["epoch"]["loss"]["train"][1] == pytest.approx([1.1, 0.88, 0.77])
     assert series["epoch"]["lr"]["val"][1] == [1e-4] * 3
+    (run_path,) = [p for p in runs["root"].iterdir() if p.name == runs["a"]]  # system metrics
+    sampled = [r["rss_mib"] for r in read_jsonl(run_path / "system.jsonl")]
+    xs, ys = series["system"]["rss_mib"]
+    assert ys == sampled and xs[0] == 0 and len(xs) == len(sampled)
     assert "training small-lr" in client.get(f"/api/runs/{runs['a']}/stdout").json()["text"]
 
 

@@ -164,6 +164,7 @@ def test_run_page_draws_charts(page: Any, site: dict[str, Any], tmp_path: Path) 
     page.wait_for_selector("[data-key='epoch:loss'] canvas")
     assert canvas_has_ink(page, "[data-key='epoch:loss'] canvas")
     assert canvas_has_ink(page, "[data-key='step:loss'] canvas")
+    assert page.locator("[data-key='system:rss_mib'] canvas").count() == 1  # system metrics
     legend = page.inner_text("[data-key='epoch:loss']")
     assert "train" in legend and "val" in legend
     page.wait_for_function("document.getElementById('stdout').textContent.length > 0")

@@ -262,6 +262,8 @@ class _RunlabBlocks:
     tags: dict[str, Any] = field(default_factory=dict)  # {pair: AAPL_AMZN}: ls -w tags.pair=...
     # where runs go (an env=cluster group can set it): under --output-dir, over $RUNLAB_ROOT
     runs_root: str | None = None
+    # seconds between system metrics (CPU, RSS, GPU) samples; 0: none; null: $RUNLAB_SYSTEM_S or 5
+    system_metrics_s: float | None = limits(None, ge=0)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     # runlab sweep / tune: where runs execute, {name: ray, address: auto, cpus_per_trial: 2};
     # the options are the launcher's own (docs/sweeps.md); --launcher and --launcher-opt win

@@ -145,7 +145,8 @@ def epoch_scalars(record: EpochRecord) -> dict[str, float]:
 
 
 def step_scalars(record: StepRecord) -> dict[str, float]:
-    return {f"step/{k}": v for k, v in record.values.items()}
+    """A step's scalars as ``step/<name>``; system metrics keep their ``system/<name>``."""
+    return {k if k.startswith("system/") else f"step/{k}": v for k, v in record.values.items()}
 
 
 def artifacts_of(run_dir: Path, kinds: Sequence[str]) -> list[tuple[Path, str]]:

@@ -26,6 +26,7 @@ from runlab.tracking.rundir import utc_now_iso
 from runlab.tracking.signals import Preempted, Signals
 from runlab.tracking.state import Pruned, RunState
 from runlab.tracking.summary import Summary
+from runlab.tracking.system import SystemMonitor, system_interval_of
 
 if TYPE_CHECKING:
     from runlab.tracking.records import Listener
@@ -87,6 +88,7 @@ class Run(RunFiles):
         device: str | None = None,
         overrides: list[str] | None = None,
         heartbeat_interval: float | None = None,
+        system_interval: float | None = None,
         capture_stdout: bool = True,
         handle_signals: bool = True,
         index: bool = True,
@@ -110,6 +112,7 @@ class Run(RunFiles):
         self._t0 = time.time()
         self._prior_seconds = 0.0  # a reopened run's time in its earlier sessions
         self._heartbeat = Heartbeat(self, self.heartbeat_interval)
+        self._system = SystemMonitor(self, system_interval_of(system_interval), device)
         self._signals = Signals(self, handle_signals)
         self._stdout: StdoutCapture | None = None
         self._steps: _io.JsonlAppender | None = None

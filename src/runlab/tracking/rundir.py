@@ -134,6 +134,7 @@ def start(run: Run) -> None:
             listener.on_start(meta)
     run._beat()
     run._heartbeat.start()
+    run._system.start()
     update_index(run)
 
 
@@ -236,6 +237,10 @@ def end(run: Run, status: RunState) -> bool:
     run._ended = True
     with run._signals.sigint_noted() as noted:
         run._heartbeat.stop()
+        with contextlib.suppress(Exception):
+            system = run._system.stop()
+            if system:
+                run.summary["system"] = system
         ended = time.time()
         session = ended - run._t0
         duration = run._prior_seconds + session  # every session of a resumed run counts

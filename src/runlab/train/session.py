@@ -59,6 +59,7 @@ def open_run(
     from runlab.sinks.mirror import mirror_for
 
     run_options.setdefault("tags", cfg.get("tags") or {})  # the config's tags: (and --tag)
+    run_options.setdefault("system_interval", cfg.get("system_metrics_s"))
     mirror = mirror_for(cfg["sinks"], config=cfg)  # each sink's options: its block of cfg
     listeners = [mirror] if mirror is not None else []
     if resume_dir is not None:

@@ -195,26 +195,35 @@ def series(record: RunRecord, points: int = 1000) -> dict[str, Any]:
     for key, (xs, ys) in _steps(record.path / "steps.jsonl").items():
         kept = min_max_buckets(xs, ys, points)
         steps[key] = [[p[0] for p in kept], [p[1] for p in kept]]
-    return {"epoch": epoch, "step": steps}
+    system: dict[str, list[list[Any]]] = {}
+    for key, (xs, ys) in _steps(record.path / "system.jsonl", x="time").items():
+        start = xs[0] if xs else 0.0
+        kept = min_max_buckets([round(x - start, 3) for x in xs], ys, points)
+        system[key] = [[p[0] for p in kept], [p[1] for p in kept]]
+    return {"epoch": epoch, "step": steps, "system": system}
 
 
 def _finite(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _steps(path: Path) -> dict[str, tuple[list[float], list[float]]]:
+def _steps(path: Path, x: str = "step") -> dict[str, tuple[list[float], list[float]]]:
+    """Each numeric column of a JSONL file against column ``x`` (steps.jsonl by step,
+    system.jsonl by time)."""
     try:
         stat = path.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return {}
-    return _read_steps(str(path), stat.st_mtime_ns, stat.st_size)
+    return _read_steps(str(path), stat.st_mtime_ns, stat.st_size, x)
 
 
 @lru_cache(maxsize=8)  # a live run's page polls: re-read only when the file changed
-def _read_steps(path: str, mtime: int, size: int) -> dict[str, tuple[list[float], list[float]]]:
+def _read_steps(
+    path: str, mtime: int, size: int, x: str = "step"
+) -> dict[str, tuple[list[float], list[float]]]:
     out: dict[str, tuple[list[float], list[float]]] = {}
     for record in _io.read_jsonl(Path(path)):
-        step = record.get("step")
+        step = record.get(x)
         if not _finite(step):
             continue
         for key, value in record.items():

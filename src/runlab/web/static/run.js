@@ -44,6 +44,9 @@
     for (const [name, [xs, ys]] of Object.entries(series.step)) {
       wanted.push([`step:${name}`, name + " by step", [{ label: name, xs, ys }], "step"]);
     }
+    for (const [name, [xs, ys]] of Object.entries(series.system || {})) {
+      wanted.push([`system:${name}`, "system: " + name, [{ label: name, xs, ys }], "seconds"]);
+    }
     if (!wanted.length) { grid.replaceChildren(h("div", { class: "muted" }, "no scalars yet")); return; }
     for (const [key, title, lines, xLabel] of wanted) {
       let box = grid.querySelector(`[data-key="${CSS.escape(key)}"]`);

@@ -89,6 +89,12 @@ def test_resume_reruns_only_unfinished(cli, root: Path) -> None:
     # a failed run is in the exit code, with one line naming it (the JSON is still printed)
     failed_id = next(r["run_id"] for r in first["runs"] if r["index"] == 0)
     assert code == 1 and err.startswith(f"runlab: 1 of 2 runs failed (#0 {failed_id})"), err
+    reasons = {r["index"]: r["reason"] for r in first["runs"]}  # why, in the sweep's table
+    assert reasons[0].startswith("NonFiniteLossError: non-finite") and reasons[1] is None
+    from runlab.web import data
+
+    page = data.study_detail(root, "sweep", first["sweep_id"])  # and on its dashboard page
+    assert {t["number"]: t["reason"] is not None for t in page["trials"]} == {0: True, 1: False}
     finished_id = next(r["run_id"] for r in first["runs"] if r["index"] == 1)
     code, out, err = cli("sweep", "--resume", first["sweep_id"], "-o", root, "-f", "json")
     assert code == 1, err  # it fails again

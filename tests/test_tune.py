@@ -308,3 +308,46 @@ def test_in_process_tunes_an_episodic_config(cli, root: Path) -> None:
     run = runlab.RunRecord(root / summary["trials"][0]["run_id"])
     assert run.metrics["monitor"] == "val.reward"
     assert summary["trials"][0]["values"] == [run.metrics["val"]["reward"]]
+
+
+def test_failed_trials_say_why_in_the_table_ls_and_the_study_page(
+    cli, root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runlab.cli._format import Format
+    from runlab.cli.sweep import _print_study
+    from runlab.web import data
+
+    summary = tune(
+        cli,
+        root,
+        TUNE,
+        "~model",
+        "+model._target_=tests.helpers.NaNAfter",
+        "+model.after=choice(3,100000)",
+        "~search",
+        "trainer.epochs=1",
+        "--sampler",
+        "grid",
+        "--trials",
+        "2",
+        "--in-process",
+        "--study-name",
+        "why",
+        code=1,
+    )
+    failed = next(t for t in summary["trials"] if t["state"] == "FAIL")
+    assert failed["fail_reason"].startswith("NonFiniteLossError: non-finite training loss")
+    capsys.readouterr()
+    _print_study(summary, Format.table)  # the terminal table
+    table = capsys.readouterr().out
+    assert "reason" in table.splitlines()[0] and "NonFiniteLossError: non-finite" in table
+    code, out, err = cli("ls", root)  # runlab ls
+    assert code == 0, err
+    header = next(line for line in out.splitlines() if "status" in line)
+    assert "reason" in header
+    row = next(line for line in out.splitlines() if "failed" in line)
+    assert "NonFiniteLossError: non-finite" in row
+    page = data.study_detail(root, "study", "why")  # the dashboard's study page
+    reasons = {t["number"]: t["reason"] for t in page["trials"]}
+    assert reasons[failed["number"]].startswith("NonFiniteLossError")
+    assert None in reasons.values()  # the complete trial has none

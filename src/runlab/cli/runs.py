@@ -20,6 +20,7 @@ from runlab.cli._format import (
     write_markdown,
     write_table,
 )
+from runlab.tracking.record import failure_text
 from runlab.tracking.roots import ROOT_HELP
 
 TABLE_LIMIT = 50
@@ -76,6 +77,10 @@ def ls(
         write_csv(cols, [[r.lookup(p) for p in paths] for r in rows])
         return
     cells = [[_cell(c, r.lookup(p)) for c, p in zip(cols, paths, strict=False)] for r in rows]
+    reasons = [failure_text(str(r["status"]), r["metrics"], 60) for r in rows]
+    if any(reasons) and not columns:  # why each failed run failed, at a glance
+        cols = [*cols, "reason"]
+        cells = [[*row, why or ""] for row, why in zip(cells, reasons, strict=True)]
     if fmt is Format.md:
         write_markdown(cols, cells)
         return

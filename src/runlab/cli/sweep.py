@@ -202,6 +202,10 @@ def _print_study(summary: dict[str, Any], fmt: Format) -> None:
         ]
         for t in summary["trials"]
     ]
+    if any(t.get("fail_reason") for t in summary["trials"]):  # why each failed trial failed
+        columns.append("reason")
+        for row, t in zip(rows, summary["trials"], strict=True):
+            row.append(_short(t.get("fail_reason")))
     text = [[fmt_value(v) for v in row] for row in rows]
     if fmt is Format.csv:
         write_csv(columns, rows)
@@ -212,6 +216,11 @@ def _print_study(summary: dict[str, Any], fmt: Format) -> None:
         label = "Pareto front" if len(objectives) > 1 else "best"
         best = ", ".join(f"#{b['number']} {b['values']}" for b in summary["best"]) or "none yet"
         typer.echo(f"{label}: {best}; files in {summary['folder']}")
+
+
+def _short(text: str | None, width: int = 60) -> str:
+    line = " ".join(str(text or "").split())
+    return line if len(line) <= width else line[: width - 3] + "..."
 
 
 def register(app: typer.Typer) -> None:

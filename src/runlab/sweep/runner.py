@@ -164,6 +164,24 @@ def objective_value(run_dir: str | None, objective: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def run_failure(run_dir: str | None, logs: Path, index: int) -> str:
+    """Why a sweep's run failed: its error, or the last ``runlab: error`` line of its stderr
+    log (a run that never started: a bad override, a crash before the run existed)."""
+    from runlab.tracking.record import failure_text
+
+    if run_dir and (Path(run_dir) / "run.json").exists():
+        rec = RunRecord(run_dir)
+        reason = failure_text(rec.state.value, rec.metrics, 100)
+        if reason:
+            return reason
+    try:
+        lines = (logs / f"{index}.err").read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    errors = [ln.removeprefix("runlab: error: ") for ln in lines if ln.startswith("runlab: error")]
+    return errors[-1][:100] if errors else "no status and no error line (see the logs)"
+
+
 def results_table(record: SweepRecord, root: Path) -> list[dict[str, Any]]:
     """One row per combination, sorted by the objective (runs without a value last)."""
     data = record.data
@@ -180,6 +198,11 @@ def results_table(record: SweepRecord, root: Path) -> list[dict[str, Any]]:
                 data["objective"]: objective_value(run_dir, data["objective"]),
             }
         )
+        if c["status"] in ("failed", "crashed"):
+            rows[-1]["reason"] = run_failure(run_dir, record.path.parent / "logs", c["index"])
+    if any("reason" in row for row in rows):
+        for row in rows:
+            row.setdefault("reason", None)
     sign = -1.0 if data["direction"] == "maximize" else 1.0
 
     def key(row: dict[str, Any]) -> tuple[int, float]:

@@ -128,6 +128,11 @@ class RunRecord:
             return {}
         return data if isinstance(data, dict) else {}
 
+    def failure_reason(self, width: int = 120) -> str | None:
+        """Why a failed or crashed run did not finish, on one line (``Type: message``), or
+        None for any other status."""
+        return failure_text(self.state.value, self.metrics, width)
+
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
         events = _io.read_jsonl(self.path / "events.jsonl")
         return [e for e in events if name is None or e.get("event") == name]
@@ -230,3 +235,18 @@ def flatten(data: Any, prefix: str) -> dict[str, Any]:
             out.update(flatten(v, f"{prefix}.{k}"))
         return out
     return {prefix: data}
+
+
+def failure_text(status: str, metrics: Any, width: int = 120) -> str | None:
+    """The one-line reason of a ``failed`` run (its metrics.json ``error``) or a ``crashed``
+    one; None for other statuses."""
+    if status == "crashed":
+        return "crashed: the process died without a status (killed, out of memory?)"
+    if status != "failed":
+        return None
+    error = metrics.get("error") if isinstance(metrics, dict) else None
+    if not isinstance(error, dict):
+        return "failed (no error recorded)"
+    message = " ".join(str(error.get("message") or "").split())
+    text = f"{error.get('type') or 'Error'}: {message}" if message else str(error.get("type"))
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -320,7 +320,7 @@ def study_detail(root: Path, kind: str, name: str) -> dict[str, Any]:
 def _study(root: Path, name: str) -> dict[str, Any]:
     study = StudyRecord.open(root, name)
     keys = ("number", "state", "params", "values", "run_id", "duration")
-    trials = [{k: t[k] for k in keys} for t in study.trials()]
+    trials = [{**{k: t[k] for k in keys}, "reason": t.get("fail_reason")} for t in study.trials()]
     return _with_best(name, "study", trials, study.objectives, study.directions[0])
 
 
@@ -333,9 +333,11 @@ def _sweep(root: Path, name: str) -> dict[str, Any]:
     trials = []
     for combo in sweep.combinations:
         run_id = combo.get("run_id")
-        value, where = None, run_dir(root, run_id)  # an id like ../outside is not followed
+        value, where, reason = None, run_dir(root, run_id), None  # ../outside: not followed
         if where is not None:
-            value = RunRecord(where).lookup(("metrics", *objective.split(".")))
+            rec = RunRecord(where)
+            value = rec.lookup(("metrics", *objective.split(".")))
+            reason = rec.failure_reason()
         trials.append(
             {
                 "number": combo.get("index"),
@@ -347,6 +349,7 @@ def _sweep(root: Path, name: str) -> dict[str, Any]:
                 },
                 "values": [value] if _finite(value) else None,
                 "run_id": run_id,
+                "reason": reason,
                 "duration": None,
             }
         )

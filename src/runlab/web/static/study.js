@@ -83,11 +83,12 @@
   function table(study) {
     $("trials").replaceChildren(
       h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "state"), study.params.map((p) => h("th", {}, p)),
-        h("th", {}, study.objectives.join(", ")), h("th", {}, "run"))),
+        h("th", {}, study.objectives.join(", ")), h("th", {}, "run"), h("th", {}, "reason"))),
       h("tbody", {}, study.trials.map((t) => h("tr", {}, h("td", {}, t.number), h("td", {}, badge(stateClass(t.state))),
         study.params.map((p) => h("td", { class: "num" }, fmt(t.params[p]))),
         h("td", { class: "num" }, (t.values || []).map(fmt).join(", ")),
-        h("td", {}, t.run_id ? h("a", { href: `/run/${encodeURIComponent(t.run_id)}` }, t.run_id) : "")))));
+        h("td", {}, t.run_id ? h("a", { href: `/run/${encodeURIComponent(t.run_id)}` }, t.run_id) : ""),
+        h("td", { class: "reason" }, t.reason || "")))));
   }
 
   (async function load() {

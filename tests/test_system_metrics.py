@@ -4,6 +4,7 @@ metrics.json, mirrored to the listeners. Checked against the kernel's own counte
 
 from __future__ import annotations
 
+import itertools
 import json
 import resource
 import threading
@@ -116,3 +117,30 @@ def test_gpu_columns_on_a_cuda_run(tmp_path: Path) -> None:
     rows = read_jsonl(next(tmp_path.glob("*/system.jsonl")))
     assert max(r["gpu0_util_percent"] for r in rows) > 10
     assert max(r["gpu0_memory_mib"] for r in rows) > 256
+
+
+def test_token_and_step_rates_when_the_loop_reports_tokens(tmp_path: Path) -> None:
+    """Seed 001's tokens_per_sec and sec_per_step, from the logged times by hand."""
+    with Run(tmp_path, "tokens", system_interval=0) as run:
+        for step in range(0, 50, 10):  # logged every 10 steps, 4096 tokens a step
+            run.log({"loss": 1.0 / (step + 1), "tokens": 40960}, step=step)
+            time.sleep(0.02)
+        run.log({"loss": 0.1}, step=60)  # no tokens: no rates
+    rows = read_jsonl(run.dir / "steps.jsonl")
+    assert "tokens_per_s" not in rows[0] and "tokens_per_s" not in rows[-1]
+    for prev, row in itertools.pairwise(rows[:-1]):
+        elapsed = row["time"] - prev["time"]
+        assert row["tokens_per_s"] == pytest.approx(40960 / elapsed, rel=1e-3)
+        assert row["sec_per_step"] == pytest.approx(elapsed / 10, rel=1e-3)
+    m = runlab.RunRecord(run.dir).metrics
+    span = rows[-2]["time"] - rows[0]["time"]
+    assert m["tokens"] == 5 * 40960
+    assert m["tokens_per_s"] == pytest.approx(4 * 40960 / span, rel=1e-3)  # after the 1st log
+    with Run(tmp_path, "total", system_interval=0) as run:  # a running total works too
+        run.log({"tokens_total": 100}, step=1)
+        time.sleep(0.02)
+        run.log({"tokens_total": 300}, step=2)
+    second = read_jsonl(run.dir / "steps.jsonl")[1]
+    assert second["tokens_per_s"] == pytest.approx(
+        200 / (second["time"] - read_jsonl(run.dir / "steps.jsonl")[0]["time"]), rel=1e-3
+    )

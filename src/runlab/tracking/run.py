@@ -21,6 +21,7 @@ from runlab.errors import ConfigError
 from runlab.tracking import rundir
 from runlab.tracking._stdout import StdoutCapture
 from runlab.tracking.heartbeat import STOP_FILE, Heartbeat, interval_of
+from runlab.tracking.rates import TokenRates
 from runlab.tracking.roots import default_root
 from runlab.tracking.rundir import utc_now_iso
 from runlab.tracking.signals import Preempted, Signals
@@ -113,6 +114,7 @@ class Run(RunFiles):
         self._prior_seconds = 0.0  # a reopened run's time in its earlier sessions
         self._heartbeat = Heartbeat(self, self.heartbeat_interval)
         self._system = SystemMonitor(self, system_interval_of(system_interval), device)
+        self._rates = TokenRates()
         self._signals = Signals(self, handle_signals)
         self._stdout: StdoutCapture | None = None
         self._steps: _io.JsonlAppender | None = None
@@ -268,6 +270,10 @@ class Run(RunFiles):
         self._heartbeat.step = step
         record = {"step": step, "time": time.time()}
         record.update(metrics)
+        rates = self._rates.update(step, record["time"], metrics)
+        if rates:
+            record.update(rates)
+            self.summary.update(self._rates.summary())
         steps = self._steps
         if steps is None:
             steps = self._steps = _io.JsonlAppender(self.dir / "steps.jsonl", STEP_FLUSH_S)
@@ -275,7 +281,7 @@ class Run(RunFiles):
         if self._listeners:
             from runlab.tracking.records import StepRecord, numeric
 
-            self._emit(StepRecord(step, record["time"], numeric(metrics)))
+            self._emit(StepRecord(step, record["time"], numeric({**metrics, **rates})))
 
     def flush(self) -> None:
         """The buffered step scalars to disk now (a reader of steps.jsonl in this process)."""

@@ -171,22 +171,21 @@ def test_every_csv_runlab_writes_reads_back_as_numbers(
             assert pd.api.types.is_numeric_dtype(values), (path.name, column, values.head(3))
 
 
+def _ranking(cli, root: Path, *overrides: str) -> Path:
+    """A ranking_panel run with ``overrides`` (it must finish): its directory."""
+    code, out, err = cli(
+        "run", REPO / "examples" / "ranking_panel.yaml", *overrides, "-o", root, "-f", "json"
+    )
+    assert code == 0, err
+    return Path(json.loads(out)["run_dir"])
+
+
 def test_backtest_any_snapshot_and_the_report_shows_its_settings(cli, root: Path) -> None:
     """Seed 003: backtest epoch_0001 as well as best.pt; the report says which snapshot and
     with which costs, leverage and borrowing; figures follow the run's figures preset."""
-    code, out, err = cli(
-        "run",
-        REPO / "examples" / "ranking_panel.yaml",
-        "trainer.epochs=2",
-        "checkpoint.keep=true",
-        "figures.backtest=false",
-        "-o",
-        root,
-        "-f",
-        "json",
+    run_dir = _ranking(
+        cli, root, "trainer.epochs=2", "checkpoint.keep=true", "figures.backtest=false"
     )
-    assert code == 0, err
-    run_dir = Path(json.loads(out)["run_dir"])
     runs = {}
     for which in (None, "1", "last"):
         args = ["--checkpoint", which] if which else []
@@ -220,17 +219,7 @@ def test_backtest_any_snapshot_and_the_report_shows_its_settings(cli, root: Path
 
 
 def test_a_run_without_best_backtests_last_with_a_note(cli, root: Path) -> None:
-    code, out, err = cli(
-        "run",
-        REPO / "examples" / "ranking_panel.yaml",
-        "trainer.epochs=1",
-        "-o",
-        root,
-        "-f",
-        "json",
-    )
-    assert code == 0, err
-    run_dir = Path(json.loads(out)["run_dir"])
+    run_dir = _ranking(cli, root, "trainer.epochs=1")
     (run_dir / "checkpoints" / "model.pt").unlink()
     (run_dir / "checkpoints" / "best.pt").unlink()  # as when val.<monitor> was never finite
     code, out, err = cli("backtest", "ranking_panel", "--root", root, "-f", "json")

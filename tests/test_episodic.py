@@ -279,3 +279,27 @@ def test_risk_penalties_from_the_config(cli, root: Path) -> None:
         "run", *base, "episodic.reward=tests.helpers:linear_reward", "episodic.cvar_penalty=1"
     )
     assert code == 2 and "applies to reward: log_growth" in err and err.count("\n") == 1
+
+
+@pytest.mark.gpu
+def test_fp16_on_cuda_trains_through_a_grad_scaler(cli, root: Path) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    code, out, err = cli(
+        "run",
+        ALLOC,
+        "trainer.epochs=2",
+        "trainer.mixed_precision=fp16",
+        "--device",
+        "cuda",
+        "-o",
+        root,
+        "-f",
+        "json",
+    )
+    assert code == 0, err
+    run_dir = Path(json.loads(out)["run_dir"])
+    saved = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert saved["grad_scaler"]["scale"] > 0  # the scaler ran (its state is in the checkpoint)
+    assert not runlab.RunRecord(run_dir).events("on_warning")  # no fp32 fallback on CUDA
+    assert math.isfinite(runlab.RunRecord(run_dir).metrics["val"]["reward"])

@@ -112,9 +112,6 @@ def test_seed_002_hydra_project(tmp_path: Path) -> None:
     assert record.config["model"]["encoder"]["width"] == 64  # the experiment's change
     assert record.tags == {"env": "cluster", "experiment": "compare_wide"}
     assert sorted(p.name for p in (run_dir / "figures").iterdir()) == ["losses.png"]
-    done = runlab_cli("run", "configs/config.yaml", "--no-save")
-    assert done.returncode == 0 and "nothing kept" in done.stdout, done.stderr
-    assert not (project / "runs").exists()
 
 
 def test_seed_003_pair_trading(cli, root: Path) -> None:

@@ -14,6 +14,7 @@ from runlab.config import load_config
 pytest.importorskip("optuna")
 REPO = Path(__file__).resolve().parents[1]
 TUNE = str(REPO / "examples" / "tune.yaml")
+NAN_MODEL = ["~model", "+model._target_=tests.helpers.NaNAfter"]  # NaN from forward N on
 
 
 def tune(cli, root: Path, *args: str, code: int = 0) -> dict:
@@ -73,8 +74,7 @@ def test_pruning_and_failures_never_stop_the_study(cli, root: Path) -> None:
         cli,
         root,
         TUNE,
-        "~model",
-        "+model._target_=tests.helpers.NaNAfter",
+        *NAN_MODEL,
         "+model.after=choice(25,100000)",
         "~search",  # only the grid above: the example's search block has an interval
         "--sampler",
@@ -321,8 +321,7 @@ def test_failed_trials_say_why_in_the_table_ls_and_the_study_page(
         cli,
         root,
         TUNE,
-        "~model",
-        "+model._target_=tests.helpers.NaNAfter",
+        *NAN_MODEL,
         "+model.after=choice(3,100000)",
         "~search",
         "trainer.epochs=1",

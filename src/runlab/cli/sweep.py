@@ -55,11 +55,11 @@ def sweep(
     from runlab.sweep.runner import results_table, run_grid
     from runlab.tracking.roots import runs_root
 
+    if resume and (config or overrides):
+        raise ConfigError("with --resume, give no config or overrides: the sweep has them")
     root = runs_root(
         output_dir if output_dir is not None else config_runs_root(config, list(overrides or []))
     )
-    if resume and (config or overrides):
-        raise ConfigError("with --resume, give no config or overrides: the sweep has them")
     record = run_grid(
         config,
         list(overrides or []),

@@ -122,7 +122,7 @@ class EpisodicTrainer:
             dtype=torch.bfloat16 if self.amp == "bf16" else torch.float16,
             enabled=bool(self.amp),
         ):
-            scores = (model or self.model)(x).squeeze(-1).float()
+            scores = (self.model if model is None else model)(x).squeeze(-1).float()
         return to_allocations(scores, mask, self.e["transform"])
 
     def step(self, measure: bool = False) -> tuple[torch.Tensor, torch.Tensor] | None:

@@ -13,28 +13,12 @@ from runlab.errors import ConfigError
 from runlab.finance.backtest import BacktestResult, backtest
 from runlab.tracking.record import RunRecord
 from runlab.train.data import apply_scaler, load_dataset
-from runlab.train.load import load_model
+from runlab.train.load import load_model, snapshot
 
 
 def pick_checkpoint(record: RunRecord, given: str | None) -> tuple[str, str | None]:
-    """The checkpoint to evaluate (``best``, ``last``, ``warm_start``, ``epoch_0005``; a
-    number means that epoch) and a note when it is not the one asked for: a run whose monitor
-    was never finite has no best.pt, and its last.pt is used."""
-    folder = record.path / "checkpoints"
-    have = sorted(p.stem for p in folder.glob("*.pt") if not p.name.startswith("."))
-    if given is None:
-        if (folder / "best.pt").exists() or not (folder / "last.pt").exists():
-            return "best", None
-        return "last", (
-            f"run {record.id} has no best.pt (its monitor was never finite): backtesting last.pt"
-        )
-    name = f"epoch_{int(given):04d}" if given.isdigit() else given.removesuffix(".pt")
-    if name not in have:
-        raise ConfigError(
-            f"--checkpoint {given!r}: run {record.id} has no checkpoints/{name}.pt; it has "
-            f"{', '.join(have) or 'none'}"
-        )
-    return name, None
+    """What ``runlab backtest --checkpoint`` names (:func:`runlab.train.load.snapshot`)."""
+    return snapshot(record.path, record.id, given, "--checkpoint", doing="backtesting")
 
 
 def predict_panel(

@@ -28,18 +28,10 @@ def resolve_init_from(ref: str, root: str | Path) -> dict[str, Any]:
         record = resolve_run(run_ref, root)
     except Exception as err:
         raise ConfigError(f"trainer.init_from {ref!r}: {err}") from err
-    folder = record.path / "checkpoints"
-    if not name:
-        name = "best" if (folder / "best.pt").exists() else "last"
-    elif name.isdigit():
-        name = f"epoch_{int(name):04d}"
-    path = folder / f"{name}.pt"
-    if not path.exists():
-        have = sorted(p.stem for p in folder.glob("*.pt") if not p.name.startswith("."))
-        raise ConfigError(
-            f"trainer.init_from {ref!r}: run {record.id} has no checkpoints/{name}.pt; it has "
-            f"{', '.join(have) or 'none'}"
-        )
+    from runlab.train.load import snapshot
+
+    name, _ = snapshot(record.path, record.id, name or None, "trainer.init_from")
+    path = record.path / "checkpoints" / f"{name}.pt"
     return {"run": record.id, "checkpoint": name, "path": str(path)}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -35,6 +36,32 @@ class LoadedModel(NamedTuple):
         if self.config.get("task") != "classification" and scalar_target and out.shape[-1] == 1:
             out = out.squeeze(-1)
         return out.cpu().numpy()  # type: ignore[no-any-return]
+
+
+def snapshot(
+    run_dir: Path, run_id: str, given: str | None, what: str, doing: str = "using"
+) -> tuple[str, str | None]:
+    """The checkpoint ``given`` names in a run (``best``, ``last``, ``warm_start``,
+    ``epoch_0005``, or a number: that epoch), as a file stem, and a note when it is not the one
+    asked for: without ``given``, ``best``, or ``last`` when the run has no best.pt (its
+    monitor was never finite). ConfigError, prefixed ``what``, listing the ones it has."""
+    from runlab.errors import ConfigError
+
+    folder = run_dir / "checkpoints"
+    if given is None:
+        if (folder / "best.pt").exists() or not (folder / "last.pt").exists():
+            return "best", None
+        return "last", (
+            f"run {run_id} has no best.pt (its monitor was never finite): {doing} last.pt"
+        )
+    name = f"epoch_{int(given):04d}" if given.isdigit() else given.removesuffix(".pt")
+    if not (folder / f"{name}.pt").is_file():
+        have = sorted(p.stem for p in folder.glob("*.pt") if not p.name.startswith("."))
+        raise ConfigError(
+            f"{what} {given!r}: run {run_id} has no checkpoints/{name}.pt; it has "
+            f"{', '.join(have) or 'none'}"
+        )
+    return name, None
 
 
 def load_model(

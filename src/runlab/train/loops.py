@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from runlab.errors import ConfigError
 from runlab.registry import Registry
+from runlab.tracking.expr import get_path
 from runlab.train.context import LoopContext
 
 __all__ = [
@@ -51,7 +52,7 @@ class Loop:
 
             raise ConfigError(MISSING_SOURCE)
         for key, why in cls.refuses.items():
-            value, default = dotted(cfg, key), dotted(defaults, key)
+            value, default = get_path(cfg, key.split(".")), get_path(defaults, key.split("."))
             if value != default:
                 shown = str(value).lower() if isinstance(value, bool) else str(value)
                 raise ConfigError(
@@ -165,14 +166,6 @@ class FunctionLoop(Loop):
             ) from err
         except ValueError:  # a builtin without a signature: it is called and we shall see
             pass
-
-
-def dotted(cfg: Mapping[str, Any], key: str) -> Any:
-    """``cfg["a"]["b"]`` for ``"a.b"``; None where a part is missing."""
-    value: Any = cfg
-    for part in key.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
 
 
 def _is_loop(obj: Any) -> str | None:

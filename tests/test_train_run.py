@@ -215,6 +215,10 @@ def test_custom_loop_and_target_model(cli, root: Path) -> None:
     )
     record = runlab.RunRecord(run_dir)
     assert record.metrics["custom"] is True and len(record.scalars()) == 3
+    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    (run_dir / "checkpoints" / "last.pt").touch()  # even with one, a function loop: no resume
+    code, _, err = cli("run", "--resume", record.id, "-o", root)
+    assert code == 2 and "resumable loop (supervised, episodic" in err and err.count("\n") == 1
     run_dir = run_ok(
         cli,
         EXAMPLES / "quickstart.yaml",

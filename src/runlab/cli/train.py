@@ -235,7 +235,8 @@ def _check_resumable(cfg: dict[str, Any]) -> None:
 
     if not get_loop(cfg["loop"]).resumable:
         raise ConfigError(
-            f"--resume continues runs of loop: supervised (or another resumable loop); "
+            f"--resume continues runs of a resumable loop (supervised, episodic, or a loop with "
+            "resumable = True); "
             f"this run's loop is {cfg['loop']!r}"
         )
 

@@ -88,7 +88,8 @@ def train_config(cfg: dict[str, Any], run: Run, ctx: LoopContext, alerts: Any = 
     loop = get_loop(cfg["loop"])
     if ctx.resume and not loop.resumable:
         raise ConfigError(
-            f"--resume continues runs of loop: supervised (or another resumable loop); "
+            f"--resume continues runs of a resumable loop (supervised, episodic, or a loop with "
+            "resumable = True); "
             f"this run's loop is {cfg['loop']!r}"
         )
     ctx.alerts = alerts if alerts is not None else ctx.alerts

@@ -81,3 +81,28 @@ def tmpfs(folder: Path, size: str) -> Iterator[Path]:
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A one-node Slurm cluster of this session's own (tests/clusters/slurm.sh), found by
+    clients through SLURM_CONF; the tests that need it are skipped, saying why, when it
+    cannot be started (no Slurm packages, not root)."""
+    script = REPO / "tests" / "clusters" / "slurm.sh"
+    folder = tmp_path_factory.mktemp("slurm")
+    proc = subprocess.run(
+        ["bash", str(script), "up", str(folder)], capture_output=True, text=True, timeout=180
+    )
+    if proc.returncode != 0:
+        why = (proc.stdout.strip().splitlines() or ["no output"])[-1]
+        pytest.skip(f"Slurm tests skipped: no Slurm cluster could be started ({why})")
+    previous = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(folder / "slurm.conf")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["bash", str(script), "down", str(folder)], timeout=60)
+        if previous is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = previous

@@ -91,3 +91,13 @@ def niceness_loop(cfg: dict[str, Any], run: Any) -> None:
 
     run.summary["niceness"] = os.nice(0)
     run.log_epoch(0, {"val": {"loss": float(cfg.get("x", 0))}})
+
+
+def picky_loop(cfg: dict[str, Any], run: Any) -> None:
+    """Naps ``nap`` seconds, then fails when ``mark`` is ``fail`` (the scheduler tests)."""
+    import time
+
+    time.sleep(float(cfg.get("nap", 0)))
+    if str(cfg.get("mark")) == "fail":
+        raise RuntimeError("planted failure for the scheduler tests")
+    run.log_epoch(1, {"train": {"loss": 1.0}, "val": {"loss": float(cfg.get("mark", 1) or 1)}})

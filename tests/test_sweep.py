@@ -168,8 +168,10 @@ def test_sweep_errors_before_any_run(cli, root: Path) -> None:
     assert code == 2 and "trainer.epochs must be an integer" in err
     code, _, err = cli("sweep", QUICK, "optim.lr=interval(0.1,0.2)", "-o", root)
     assert code == 2 and "a grid needs discrete values" in err
-    code, _, err = cli("sweep", QUICK, "optim.lr=0.1,0.2", "--launcher", "slurm", "-o", root)
-    assert code == 2 and "unknown launcher 'slurm'; use one of local, ray" in err, err
+    code, _, err = cli("sweep", QUICK, "optim.lr=0.1,0.2", "--launcher", "pbs", "-o", root)
+    assert code == 2 and "unknown launcher 'pbs'; use one of local, ray, slurm, htcondor" in err, (
+        err
+    )
     code, _, err = cli("sweep", "--resume", "nope", "-o", root)
     assert code == 2 and "no sweep 'nope'" in err
     code, _, err = cli("sweep", QUICK, "model=glob(*)", "-o", root)  # was a 47-line traceback

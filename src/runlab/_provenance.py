@@ -53,8 +53,33 @@ def _user() -> str | None:
         return None
 
 
-def provenance() -> dict[str, Any]:
+def scheduler_identity() -> dict[str, Any] | None:
+    """The cluster job this process runs in: scheduler, job id, array index, node (from the
+    environment: runlab's own RUNLAB_SCHEDULER/RUNLAB_JOB_ID/RUNLAB_ARRAY_INDEX, which an
+    HTCondor job of runlab's gets, or Slurm's SLURM_*); None outside a scheduler's job."""
+    env = os.environ
+    if env.get("RUNLAB_SCHEDULER"):
+        name, job = env["RUNLAB_SCHEDULER"], env.get("RUNLAB_JOB_ID")
+        task = env.get("RUNLAB_ARRAY_INDEX")
+        node = env.get("RUNLAB_NODE") or socket.gethostname()
+    elif env.get("SLURM_JOB_ID"):
+        array, task = env.get("SLURM_ARRAY_JOB_ID"), env.get("SLURM_ARRAY_TASK_ID")
+        name, job = "slurm", f"{array}_{task}" if array and task else env["SLURM_JOB_ID"]
+        node = env.get("SLURMD_NODENAME") or socket.gethostname()
+    else:
+        return None
     return {
+        "name": name,
+        "job_id": job,
+        "array_index": int(task) if task and task.isdigit() else None,
+        "node": node,
+    }
+
+
+def provenance() -> dict[str, Any]:
+    job = scheduler_identity()
+    return {
+        **({"scheduler": job} if job else {}),
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "user": _user(),

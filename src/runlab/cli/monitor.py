@@ -51,7 +51,12 @@ def status(
         "gates failed",
         "warnings",
     ]
-    write_table(cols, [_status_cells(r) for r in rows], status_col=1)
+    cells = [_status_cells(r) for r in rows]
+    if any(r.get("job") for r in rows):  # runs of a cluster job: which job, which node
+        cols.append("job")
+        for row, cell in zip(rows, cells, strict=True):
+            cell.append(row.get("job") or "")
+    write_table(cols, cells, status_col=1)
 
 
 def _status_cells(r: dict[str, Any]) -> list[str]:

@@ -48,9 +48,16 @@ def sweep(
     resume: str | None = typer.Option(
         None, "--resume", help="Run the unfinished combinations of SWEEP."
     ),
+    pack: int = typer.Option(
+        1, "--pack", help="On a scheduler: runs per array task, one after the other."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="On a scheduler: print the job script, submit nothing."
+    ),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
 ) -> None:
-    """Run every combination of the sweep overrides; print them sorted by the objective."""
+    """Run every combination of the sweep overrides; print them sorted by the objective. On a
+    scheduler (--launcher slurm|htcondor) submit them and return: follow with runlab jobs."""
     from runlab.config import config_runs_root
     from runlab.sweep.runner import results_table, run_grid
     from runlab.tracking.roots import runs_root
@@ -71,14 +78,38 @@ def sweep(
         direction,
         resume,
         launcher_opt,
+        pack,
+        dry_run,
     )
+    if record is None:  # --dry-run
+        return
+    if "job_ids" in record.data:  # submitted to a scheduler
+        _print_submitted(record, fmt)
+        return
     rows = results_table(record, root)
     _print_sweep(record, rows, fmt)
     failed = [f"#{r['index']} {r['run_id'] or ''}".strip() for r in rows if r["status"] in FAILED]
-    _fail_if_any("runs", failed, len(rows), record.path.parent / "logs")
+    _fail_if_any("runs", failed, len(rows), record.logs)
 
 
 FAILED = ("failed", "crashed")
+
+
+def _print_submitted(record: Any, fmt: Format) -> None:
+    """What a scheduler took: the sweep id, how many runs and the job ids."""
+    count, ids = record.data["submitted"], record.data["job_ids"]
+    scheduler = record.data["launcher"]
+    if fmt is Format.json:
+        write_json(
+            {"sweep_id": record.id, "path": str(record.path), "scheduler": scheduler,
+             "submitted": count, "job_ids": ids}
+        )  # fmt: skip
+        return
+    what = f"job {', '.join(ids)}" if ids else "nothing (every run finished or is queued)"
+    typer.echo(
+        f"sweep {record.id}: submitted {count} runs to {scheduler} as {what}\n"
+        f"follow it: runlab jobs {record.id} --wait"
+    )
 
 
 def _print_sweep(record: Any, rows: list[dict[str, Any]], fmt: Format) -> None:
@@ -147,11 +178,21 @@ def tune(
         help="Trials in this process: faster, but GPU memory is not released between them.",
     ),
     launcher_opt: list[str] | None = LAUNCHER_OPT,
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        help="On a scheduler: worker jobs, each running its share of --trials (default --jobs).",
+        show_default=False,
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="On a scheduler: print the job script, submit nothing."
+    ),
     output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help=START_ROOT_HELP),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
 ) -> None:
     """Tune with Optuna: every trial a run, pruned by the study's pruner, results in
-    <root>/studies/<name>/ (trials.jsonl, best_params.yaml, best_config.yaml)."""
+    <root>/studies/<name>/ (trials.jsonl, best_params.yaml, best_config.yaml). On a scheduler
+    (--launcher slurm|htcondor) submit --workers jobs and return: follow with runlab jobs."""
     from runlab.config import config_runs_root
     from runlab.sweep.study import run_study
     from runlab.tracking.roots import runs_root
@@ -176,7 +217,13 @@ def tune(
         launcher,
         in_process,
         launcher_opt,
+        {"workers": workers, "dry_run": dry_run} if workers is not None or dry_run else None,
     )
+    if summary.get("dry_run"):
+        return
+    if "job_ids" in summary:
+        _print_workers(summary, fmt)
+        return
     _print_study(summary, fmt)
     failed = [
         f"#{t['number']} {t['fail_reason'] or ''}".strip()
@@ -184,6 +231,18 @@ def tune(
         if t["number"] in summary["asked"] and t["state"] == "FAIL"
     ]
     _fail_if_any("trials", failed, len(summary["asked"]), Path(summary["folder"]) / "logs")
+
+
+def _print_workers(summary: dict[str, Any], fmt: Format) -> None:
+    if fmt is Format.json:
+        write_json(summary)
+        return
+    typer.echo(
+        f"study {summary['study']}: submitted {summary['workers']} workers "
+        f"({summary['trials_per_worker']} trials each) to {summary['scheduler']} as job "
+        f"{', '.join(summary['job_ids'])}; storage {summary['storage']}\n"
+        f"follow it: runlab jobs {summary['study']} --wait"
+    )
 
 
 def _print_study(summary: dict[str, Any], fmt: Format) -> None:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runlab._io import read_json
 from runlab.tracking.expr import Expression
 from runlab.tracking.index import IndexedRun, RunIndex
 from runlab.tracking.liveness import iso_to_epoch
@@ -57,6 +58,18 @@ def status_row(run: IndexedRun, now: float | None = None) -> dict[str, Any]:
     }
 
 
+def job_of(path: Path) -> str | None:
+    """The cluster job a run ran in, from its run.json: ``slurm 12_3 on node7``."""
+    try:
+        job = read_json(Path(path) / "run.json").get("scheduler")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(job, dict) or not job.get("job_id"):
+        return None
+    node = f" on {job['node']}" if job.get("node") else ""
+    return f"{job.get('name', '?')} {job['job_id']}{node}"
+
+
 def status_rows(
     root: str | Path,
     where: Expression | None = None,
@@ -74,4 +87,7 @@ def status_rows(
         live_ids = {r["id"] for r in live}
         rows = live + [r for r in matched if r["id"] not in live_ids][:recent]
     now = time.time()
-    return [status_row(r, now) for r in rows]
+    found = [status_row(r, now) for r in rows]
+    for row in found:  # the index keeps a run's folder name; its run.json says the job
+        row["job"] = job_of(Path(root) / row["path"]) if row["path"] else None
+    return found

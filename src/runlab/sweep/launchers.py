@@ -90,6 +90,8 @@ def _is_launcher(obj: Any) -> str | None:
 LAUNCHERS = Registry("launcher", "runlab.launchers", check=_is_launcher)
 LAUNCHERS.add("local", "runlab.sweep.launcher_local:LocalLauncher")
 LAUNCHERS.add("ray", "runlab.sweep.launcher_ray:RayLauncher")
+LAUNCHERS.add("slurm", "runlab.sweep.launcher_slurm:SlurmLauncher")
+LAUNCHERS.add("htcondor", "runlab.sweep.launcher_htcondor:HTCondorLauncher")
 
 
 def check_jobs(jobs: int) -> int:
@@ -120,7 +122,9 @@ def launcher_choice(
         if not sep or not key.strip():
             raise ConfigError(f"--launcher-opt {item!r} must be key=value (e.g. address=auto)")
         try:
-            options[key.strip()] = yaml.safe_load(text) if text else None
+            value = yaml.safe_load(text) if text else None
+            # YAML 1.1 reads 1:00:00 as 3600 (base 60): a time limit stays the text typed
+            options[key.strip()] = text if ":" in text and isinstance(value, int) else value
         except yaml.YAMLError:
             options[key.strip()] = text
     return chosen, options

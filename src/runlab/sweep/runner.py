@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import glob
 import math
 import sys
 from pathlib import Path
 from typing import Any
 
-from runlab._ids import slugify
 from runlab._secrets import REDACTED, redact_args, secret_values
 from runlab.errors import ConfigError
+from runlab.sweep.batch import BatchLauncher
+from runlab.sweep.combinations import adopt_runs, run_args
 from runlab.sweep.grid import expand
 from runlab.sweep.launchers import Job, JobResult, launcher_choice, make_launcher
 from runlab.tracking.groups import SweepRecord
@@ -30,16 +30,25 @@ def run_grid(
     direction: str = "minimize",
     resume: str | None = None,
     launcher_options: list[str] | None = None,
-) -> SweepRecord:
+    pack: int = 1,
+    dry_run: bool = False,
+) -> SweepRecord | None:
     """``launcher`` and ``launcher_options`` (``key=value``) win over the config's
-    ``launcher:`` block (of a new sweep; a resumed one takes them from the command line)."""
+    ``launcher:`` block (of a new sweep; a resumed one takes them from the command line, or
+    a scheduler's sweep from its jobs/batch.json). On a scheduler (Slurm, HTCondor) the
+    combinations are submitted and this returns at once (``dry_run``: prints the job script,
+    writes and submits nothing, returns None)."""
     if direction not in ("minimize", "maximize"):
         raise ConfigError(f"--direction must be minimize or maximize, got {direction!r}")
     root = check_root(root.resolve())  # runs elsewhere write where this process reads
     real: dict[int, list[str]] | None = None  # a new sweep's overrides, secrets included
     if resume:
-        pool = make_launcher(*launcher_choice(launcher, launcher_options), jobs=jobs)
+        from runlab.sweep.submit import resume_batch
+
         record = SweepRecord.load(root, resume, own=True)
+        if resume_batch(record, root, launcher, launcher_options, pack, dry_run):
+            return None if dry_run else record  # resubmitted to its scheduler
+        pool = make_launcher(*launcher_choice(launcher, launcher_options), jobs=jobs)
     else:
         if config is None:
             raise ConfigError("missing CONFIG: runlab sweep CONFIG a=1,2 b=x,y")
@@ -50,7 +59,16 @@ def run_grid(
             checked = load_checked(config, combo)
             secrets |= secret_values(checked)
             block = checked.get("launcher") if block is None else block
-        pool = make_launcher(*launcher_choice(launcher, launcher_options, block), jobs=jobs)
+        chosen = launcher_choice(launcher, launcher_options, block)
+        pool = make_launcher(*chosen, jobs=jobs)
+        if isinstance(pool, BatchLauncher):
+            from runlab.sweep.submit import submit_sweep
+
+            name = plain_name(name, "--name") if name else Path(config).stem
+            return submit_sweep(
+                pool, chosen, config, overrides, combinations, varying, secrets,
+                root, name, objective, direction, pack, dry_run,
+            )  # fmt: skip
         record = SweepRecord.create(  # sweep.json without the secrets typed in the overrides
             root,
             plain_name(name, "--name") if name else Path(config).stem,
@@ -62,6 +80,10 @@ def run_grid(
             direction,
         )
         real = dict(enumerate(combinations))
+    if pack != 1 or dry_run:
+        if record.lease is not None:
+            record.lease.release()
+        raise ConfigError("--pack and --dry-run are for a scheduler: add --launcher slurm|htcondor")
     try:
         _launch(record, root, pool, real)
     finally:
@@ -78,24 +100,8 @@ def _launch(record: SweepRecord, root: Path, pool: Any, real: dict[int, list[str
     if real is None:
         real = {c["index"]: c["overrides"] for c in todo}
         _refuse_redacted(record, real)
-    data = record.data
     job_list = [
-        Job(
-            c["index"],
-            [
-                data["config"],
-                *real[c["index"]],
-                "--output-dir",
-                str(root),
-                "--run-name",
-                data["name"],
-                "--parent",
-                record.id,
-                "--trial",
-                str(c["index"]),
-            ],
-            str(record.path.parent / "logs"),
-        )
+        Job(c["index"], run_args(record, root, c["index"], real[c["index"]]), str(record.logs))
         for c in todo
     ]
 
@@ -103,43 +109,6 @@ def _launch(record: SweepRecord, root: Path, pool: Any, real: dict[int, list[str
         record.record_result(result.index, result.run_id, result.status)
 
     pool.launch(job_list, done)
-
-
-def adopt_runs(record: SweepRecord, root: Path) -> list[str]:
-    """The runs of this sweep's unfinished combinations that its last owner started but never
-    recorded (it was killed, its runs were not): one that has ended is recorded as it ended;
-    one still running is marked ``running`` and not started again (a later ``--resume``
-    records how it ended). Returns a line for each."""
-    from runlab.tracking.state import RunState
-
-    pending = {c["index"]: c for c in record.unfinished()}
-    lines: list[str] = []
-    pattern = f"*-{glob.escape(slugify(str(record.data['name'])))}-*/run.json"
-    for run_json in sorted(root.glob(pattern)):
-        run = RunRecord(run_json.parent)
-        try:
-            info = run.info
-            index = int(str(info.get("trial")))
-        except Exception:  # a damaged run, or one that is no combination of a sweep
-            continue
-        if info.get("parent") != record.id or index not in pending:
-            continue
-        state = run.state
-        combo = pending[index]
-        if state in (RunState.RUNNING, RunState.CREATED):
-            combo["run_id"], combo["status"] = run.id, "running"
-            if run.id not in combo["attempts"]:
-                combo["attempts"].append(run.id)
-            lines.append(f"combination #{index} still runs as {run.id}: not started again")
-        elif combo["run_id"] != run.id and run.id not in combo["attempts"]:
-            combo["attempts"].append(run.id)
-            combo["run_id"], combo["status"] = run.id, state.value
-            lines.append(f"combination #{index} ran as {run.id} ({state.value}): recorded")
-        elif combo["status"] == "running":  # recorded running by an earlier resume: it ended
-            combo["status"] = state.value
-            lines.append(f"combination #{index} ({run.id}) ended {state.value}: recorded")
-    record.save()
-    return lines
 
 
 def _refuse_redacted(record: SweepRecord, todo: dict[int, list[str]]) -> None:
@@ -199,7 +168,7 @@ def results_table(record: SweepRecord, root: Path) -> list[dict[str, Any]]:
             }
         )
         if c["status"] in ("failed", "crashed"):
-            rows[-1]["reason"] = run_failure(run_dir, record.path.parent / "logs", c["index"])
+            rows[-1]["reason"] = run_failure(run_dir, record.logs, c["index"])
     if any("reason" in row for row in rows):
         for row in rows:
             row.setdefault("reason", None)

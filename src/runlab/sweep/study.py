@@ -18,6 +18,7 @@ from runlab._secrets import redact, redact_url
 from runlab._yaml import to_yaml
 from runlab.config.compose import compose
 from runlab.errors import ConfigError
+from runlab.sweep.batch import BatchLauncher
 from runlab.sweep.launchers import Job, JobResult, launcher_choice, make_launcher
 from runlab.sweep.plugins import PRUNERS, SAMPLERS
 from runlab.tracking.groups import StudyRecord
@@ -235,6 +236,50 @@ def storage_for(url: str | None, root: Path) -> Any:
         raise ConfigError(f"--storage {redact_url(url)!r}: {_first_line(err)}") from err
 
 
+def journal_url(root: Path, name: str) -> str:
+    """A study's default storage on a scheduler: Optuna's journal file (its file lock works on
+    a shared filesystem, where SQLite's does not)."""
+    folder = root / "studies" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"journal:{(folder / 'journal.log').resolve()}"
+
+
+# A trial RUNNING this long without a run directory lost its worker before the run started.
+NO_RUN_GRACE_S = 600.0
+
+
+def retry_stale_trials(study: Any, root: Path, name: str) -> list[int]:
+    """Fail the study's RUNNING trials whose worker died (their run's heartbeat is stale, or
+    no run appeared for NO_RUN_GRACE_S) and ask for each again, same parameters, with user
+    attribute ``retry_of``. Two workers that find the same trial: one of them retries it."""
+    import optuna
+
+    from runlab.sweep.batch import group_runs
+    from runlab.tracking.state import RunState
+
+    runs = group_runs(root, name, f"study:{name}")
+    now, retried = time.time(), []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        run = runs.get(trial.number)
+        if run is not None:
+            dead = run.state is RunState.CRASHED
+        else:
+            started = trial.datetime_start.timestamp() if trial.datetime_start else now
+            dead = now - started > NO_RUN_GRACE_S
+        if not dead:
+            continue
+        try:
+            study._storage.set_trial_user_attr(
+                trial._trial_id, "fail_reason", "its worker died (the run's heartbeat is stale)"
+            )
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        except (RuntimeError, ValueError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # another worker failed it first: that one retries it
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        retried.append(trial.number)
+    return retried
+
+
 def raced(make: Callable[[], T], attempts: int = 12) -> T:
     """``make()``, again after a short wait when another process created the same schema or
     study at the same moment (two `runlab tune` started together on a new storage: SQLite's
@@ -289,7 +334,11 @@ def run_study(
     launcher: str | None = None,
     in_process: bool = False,
     launcher_options: list[str] | None = None,
+    batch: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Run a study here (trials on the launcher), or on a scheduler submit its workers and
+    return (``batch``: ``workers``, ``dry_run``): each worker job runs ask -> run -> tell
+    against the study's storage (by default a journal file beside the study, safe on NFS)."""
     require("optuna", "tune", "runlab tune")
     from runlab.tracking.roots import check_root, plain_name
 
@@ -305,11 +354,20 @@ def run_study(
             "optim.lr='tag(log, interval(1e-5, 1e-2))'"
         )
     corner = _check_space(config, fixed, space)
-    pool = make_launcher(
-        *launcher_choice(launcher, launcher_options, corner["launcher"]), jobs=jobs
-    )
+    chosen = launcher_choice(launcher, launcher_options, corner["launcher"])
+    pool = make_launcher(*chosen, jobs=jobs)
     name = plain_name(study_name, "--study-name") if study_name else Path(config).stem
+    if isinstance(pool, BatchLauncher) or batch is not None:
+        from runlab.sweep.submit import WorkerPlan, submit_study
+
+        plan = WorkerPlan(
+            config, overrides, trials, timeout, sampler, pruner, objectives, directions, seed
+        )
+        storage = storage or journal_url(root, name)
+        _open_study(name, storage, root, sampler, pruner, seed, space, directions)
+        return submit_study(pool, chosen, plan, root, name, storage, batch or {})  # type: ignore[arg-type]
     study = _open_study(name, storage, root, sampler, pruner, seed, space, directions)
+    retry_stale_trials(study, root, name)
     folder = root / "studies" / name
     url = storage if storage else f"sqlite:///{(root / 'studies' / 'optuna.db').resolve()}"
     source = _Trials(study, space, config, fixed, root, name, objectives, url)
@@ -548,6 +606,7 @@ def _write_trials(study: Any, folder: Path, objectives: list[str]) -> list[dict[
                 "duration": duration,
                 "run_id": t.user_attrs.get("run_id"),
                 "fail_reason": t.user_attrs.get("fail_reason"),
+                "retry_of": t.user_attrs.get("retry_of"),
             }
         )
     directions = [d.name.lower() for d in study.directions]

@@ -32,7 +32,7 @@ class SweepLease:
     which the kernel releases when its owner dies however it dies (``kill -9`` included), so a
     dead owner's sweep is taken over at once and a live one's never. ``lease.json`` says who
     holds it (pid, host, since) for the message a second owner gets. The runs a dead owner
-    left running are not the lease's business: see :func:`runlab.sweep.runner.adopt_runs`."""
+    left running are not the lease's business: see :func:`runlab.sweep.combinations.adopt_runs`."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -153,6 +153,11 @@ class SweepRecord:
 
     def save(self) -> None:
         atomic_write_json(self.path, self.data)
+
+    @property
+    def logs(self) -> Path:
+        """Where each combination's stdout and stderr go (``<index>.out``/``.err``)."""
+        return self.path.parent / "logs"
 
     def record_result(self, index: int, run_id: str | None, status: str) -> None:
         combo = self.data["combinations"][index]

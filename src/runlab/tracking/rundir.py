@@ -77,6 +77,7 @@ def create(run: Run, overrides: Sequence[str] | None, **fields: Any) -> None:
 def provenance_of_resume() -> dict[str, Any]:
     info = provenance()
     return {
+        **({"scheduler": info["scheduler"]} if "scheduler" in info else {}),
         "pid": info["pid"],
         "host": info["host"],
         "resumed": utc_now_iso(),

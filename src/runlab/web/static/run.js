@@ -11,11 +11,17 @@
   const kv = (pairs) => pairs.filter(([, v]) => v !== null && v !== undefined && v !== "")
     .flatMap(([k, v]) => [h("div", {}, k), h("div", {}, v instanceof Node ? v : fmt(v))]);
 
+  // the cluster job a run ran in (run.json's scheduler): "slurm job 12_3 (array task 3) on node7"
+  const jobText = (job) => job && typeof job === "object" && job.job_id
+    ? `${job.name} job ${job.job_id}${job.array_index != null ? ` (array task ${job.array_index})` : ""}${job.node ? ` on ${job.node}` : ""}`
+    : null;
+
   function identity(run) {
     const i = run.info, git = i.git || {};
     $("identity").replaceChildren(...kv([
       ["id", i.id], ["created", when(i.created)], ["started", when(i.started)], ["ended", when(i.ended)],
       ["duration", duration(i.duration_seconds)], ["host", i.host], ["pid", i.pid], ["device", i.device],
+      ["job", jobText(i.scheduler)],
       ["seed", i.seed], ["git", git.commit ? `${git.commit.slice(0, 10)}${git.dirty ? " (dirty)" : ""}` : null],
       ["command", (i.command || []).join(" ")], ["versions", i.versions], ["parent", i.parent],
       ["trial", i.trial], ["tags", Object.keys(i.tags || {}).length ? i.tags : null],

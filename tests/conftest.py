@@ -106,3 +106,48 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ.pop("SLURM_CONF", None)
         else:
             os.environ["SLURM_CONF"] = previous
+
+
+CONDOR_ROOTFS = os.environ.get("RUNLAB_CONDOR_ROOTFS", "/opt/runlab-condor")
+
+
+def _python_paths() -> list[str]:
+    """What a job needs to run this interpreter and its environment at the same paths."""
+    base = os.path.realpath(sys.base_prefix)
+    if base == "/usr":  # Debian's own Python: its files, not the tree's whole /usr
+        version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        found = [f"/usr/lib/{version}", os.path.realpath(sys._base_executable)]
+        found += [p for p in ("/usr/lib/python3/dist-packages",) if os.path.isdir(p)]
+    else:
+        found = [base]
+    return [*found, os.path.realpath(sys.prefix)]
+
+
+@pytest.fixture(scope="session")
+def htcondor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A personal HTCondor pool in a Debian 13 tree (tests/clusters/htcondor.sh; .ci/run makes
+    the tree), its tools on PATH through wrappers; skipped, saying why, when it cannot start.
+    Yields a folder the pool's user (runlab) may write: jobs run as that user."""
+    import tempfile
+
+    script = REPO / "tests" / "clusters" / "htcondor.sh"
+    bindir = tmp_path_factory.mktemp("condor-bin")
+    work = Path(tempfile.mkdtemp(prefix="runlab-condor-", dir="/tmp"))
+    work.chmod(0o777)
+    paths = ["/tmp", str(REPO), *_python_paths()]
+    proc = subprocess.run(
+        ["bash", str(script), "up", CONDOR_ROOTFS, str(bindir), *paths],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    if proc.returncode != 0:
+        why = ((proc.stdout + proc.stderr).strip().splitlines() or ["no output"])[-1]
+        pytest.skip(f"HTCondor tests skipped: no HTCondor pool could be started ({why})")
+    previous = os.environ["PATH"]
+    os.environ["PATH"] = f"{bindir}:{previous}"
+    try:
+        yield work
+    finally:
+        os.environ["PATH"] = previous
+        subprocess.run(["bash", str(script), "down", CONDOR_ROOTFS], timeout=120)

@@ -9,10 +9,17 @@ dir=$(realpath -m "${2:?usage: slurm.sh up|down DIR}")
 export SLURM_CONF="$dir/slurm.conf"
 
 down() {
-  for pid in slurmd slurmctld munged; do
-    if [ -f "$dir/$pid.pid" ]; then kill "$(cat "$dir/$pid.pid")" 2>/dev/null || true; fi
+  local pids=()
+  for name in slurmd slurmctld munged; do
+    if [ -f "$dir/$name.pid" ]; then pids+=("$(cat "$dir/$name.pid")"); rm -f "$dir/$name.pid"; fi
   done
-  sleep 1
+  [ ${#pids[@]} -gt 0 ] || return 0
+  kill "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 1 20); do
+    kill -0 "${pids[@]}" 2>/dev/null || return 0
+    sleep 0.25
+  done
+  kill -9 "${pids[@]}" 2>/dev/null || true
 }
 
 if [ "$action" = down ]; then down; exit 0; fi
@@ -28,12 +35,12 @@ cpus=$(nproc)
 mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
 cat > "$SLURM_CONF" <<CONF
 ClusterName=runlab
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 # a requeued job waits cred_expire seconds before it starts again (default 120)
-AuthInfo=socket=$dir/munge/munge.socket,cred_expire=10
+AuthInfo=socket=$dir/munge/munge.socket,cred_expire=5
 CredType=cred/munge
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
@@ -54,9 +61,13 @@ JobRequeue=1
 KillWait=10
 MinJobAge=600
 MaxArraySize=1001
-NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
+# Slurm 23.11 and later set up cgroups in slurmd even for proctrack/linuxproc unless told not to
+# (this machine's kind has no cgroup delegation); 22.05 knows no "disabled" and needs no file.
+major=$(slurmd -V | awk '{print $2}' | cut -d. -f1)
+if [ "${major:-0}" -ge 23 ]; then echo "CgroupPlugin=disabled" > "$dir/cgroup.conf"; fi
 down
 if pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null; then
   echo "a slurmctld or slurmd of another cluster runs on this machine: stop it first"; exit 3

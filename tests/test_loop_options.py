@@ -196,7 +196,14 @@ def runs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("loop-options") / "runs"
 
 
-@pytest.mark.parametrize("loop", LOOPS)
+# the supervised loop's rows run by default; the episodic loop's (the same table, about 25 s)
+# with the slow tests (make test-slow), to keep the default suite within CI's budget
+LOOP_PARAMS = [
+    pytest.param(loop, marks=[pytest.mark.slow] if loop == "episodic" else []) for loop in LOOPS
+]
+
+
+@pytest.mark.parametrize("loop", LOOP_PARAMS)
 @pytest.mark.parametrize("row", ROWS, ids=[r[0] for r in ROWS])
 def test_each_option_has_an_effect_or_is_refused(
     row: tuple[str, Overrides, Overrides, Callable[[Path], Any], set[str]],

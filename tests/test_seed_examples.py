@@ -10,9 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 import runlab
+
+# each seed's worked example end to end (about 30 s together): with the slow tests
+# (make test-slow), to keep the default suite within CI's budget
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "examples" / "seeds"

@@ -218,3 +218,33 @@ def test_ray_launcher_runs_the_grid_on_a_local_ray(cli, root: Path) -> None:
         assert runlab.RunRecord(root / r["run_id"]).info["parent"] == result["sweep_id"]
     assert (Path(result["path"]).parent / "logs" / "0.out").exists()
     # a study on Ray: tests/test_ray_cluster.py, on a cluster started with `ray start`
+
+
+def test_a_grid_checked_together_is_each_combination_composed_alone(tmp_path: Path) -> None:
+    """The fast way a sweep checks its grid (Hydra composes the shared part once) against the
+    reference: Hydra's whole composition of every combination, interpolations included."""
+    from runlab.config.compose import compose, compose_grid
+    from runlab.errors import ConfigError
+    from runlab.train.checks import load_checked, load_grid
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "data: {source: synthetic.regression, n_samples: 64}\nmodel: {hidden: [4]}\n"
+        "trainer: {epochs: 2}\nschedule: {name: cosine, warmup_steps: '${trainer.epochs}'}\n"
+        "mine: {lr_copy: '${optim.lr}'}\n"
+    )
+    combos, _ = expand(
+        ["optim.lr=0.1,0.2", "trainer.epochs=1,3", "model.hidden=[4],[8,8]", "+extra=1"], str(cfg)
+    )
+    together = compose_grid(cfg, combos)
+    assert together == [compose(cfg, c) for c in combos]
+    assert {(c["mine"]["lr_copy"], c["schedule"]["warmup_steps"]) for c in together} == {
+        (0.1, 1), (0.1, 3), (0.2, 1), (0.2, 3)
+    }  # fmt: skip
+    assert load_grid(cfg, combos) == [load_checked(cfg, c) for c in combos]
+    bad = [["trainer.epochs=1"], ["trainer.epochs=ten"]]
+    with pytest.raises(ConfigError) as alone:
+        load_checked(cfg, bad[1])
+    with pytest.raises(ConfigError) as grid:
+        load_grid(cfg, bad)
+    assert str(grid.value) == str(alone.value)

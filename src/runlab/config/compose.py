@@ -8,6 +8,7 @@ is used (``defaults:`` lists with config groups in folders beside the file, grou
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import tempfile
@@ -24,7 +25,8 @@ from runlab.errors import ConfigError
 SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def known_keys() -> set[str]:
+@functools.lru_cache(maxsize=1)
+def known_keys() -> frozenset[str]:
     """Dotted keys runlab defines (``trainer.epochs``, ``task``, ...)."""
     import dataclasses
     import typing
@@ -39,7 +41,7 @@ def known_keys() -> set[str]:
                 out |= walk(hints[f.name], f"{key}.")
         return out
 
-    return walk(RunlabConfig, "")
+    return frozenset(walk(RunlabConfig, ""))
 
 
 MAX_VALUES = 1_000_000  # a config with more values, aliases expanded, is refused
@@ -147,12 +149,15 @@ def declared_groups(path: Path) -> set[str]:
     return groups
 
 
-def _promote(overrides: list[str], path: Path, config_dir: Path) -> list[str]:
+def _promote(
+    overrides: list[str], path: Path, config_dir: Path, groups: set[str] | None = None
+) -> list[str]:
     """``trainer.epochs=20`` works even when the file has no ``trainer`` block: runlab's own
     keys exist in every config (their defaults), so such overrides become ``++key=value``.
     A plain ``model=resmlp`` stays a group choice where ``model`` is a declared group (or an
     option file ``model/resmlp.yaml`` exists, for Hydra to say how to add the group)."""
-    keys, groups = known_keys(), declared_groups(path)
+    keys = known_keys()
+    groups = declared_groups(path) if groups is None else groups
     out = []
     for item in overrides:
         key, eq, value = item.partition("=")
@@ -234,6 +239,58 @@ def compose(path: str | os.PathLike[str], overrides: list[str] | None = None) ->
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
     return {str(k): v for k, v in data.items()}
+
+
+def compose_grid(
+    path: str | os.PathLike[str], combinations: list[list[str]]
+) -> list[dict[str, Any]]:
+    """``[compose(path, c) for c in combinations]``, without a Hydra composition for each when
+    the grid varies runlab's own keys of a config without a ``defaults:`` list: Hydra composes
+    the part every combination shares once, and each combination's values are applied to a
+    copy as Hydra applies value overrides (``ConfigLoaderImpl._apply_overrides_to_config``),
+    then resolved. Anything else (group choices, keys of the user's own, a defaults list)
+    takes Hydra's whole way for each. A 1,000-point grid: about 100 s -> a few seconds."""
+    path = Path(path)
+    if len(combinations) < 2 or path.suffix != ".yaml" or _has_defaults(path):
+        return [compose(path, c) for c in combinations]
+    common = [o for o in combinations[0] if all(o in c for c in combinations[1:])]
+    config_dir, name = config_root(path.resolve())
+    groups = declared_groups(path)
+    promoted = [
+        _promote([o for o in c if o not in common], path, config_dir, groups) for c in combinations
+    ]
+    if any(not item.startswith("++") for items in promoted for item in items):
+        return [compose(path, c) for c in combinations]
+    first = compose(path, combinations[0])  # and every check of the file itself
+
+    import copy
+
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(config_dir), version_base=None):
+        base = hydra_compose(config_name=name, overrides=_promote(common, path, config_dir))
+    parser, out = OverridesParser.create(), [first]
+    for items in promoted[1:]:
+        cfg = copy.deepcopy(base)
+        try:
+            ConfigLoaderImpl._apply_overrides_to_config(parser.parse_overrides(items), cfg)
+            data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        except Exception as err:
+            raise _explain(err, path, config_dir) from err
+        out.append({str(k): v for k, v in data.items()} if isinstance(data, dict) else {})
+    return out
+
+
+def _has_defaults(path: Path) -> bool:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return True
+    return not isinstance(raw, dict) or "defaults" in raw
 
 
 def _explain(err: Exception, path: Path, config_dir: Path) -> ConfigError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -53,8 +54,15 @@ def check_block(cls: type, given: Any, path: str) -> dict[str, Any]:
     return result
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A block's field types (evaluated once per class: a grid's thousand configs would
+    evaluate them a thousand times)."""
+    return typing.get_type_hints(cls)
+
+
 def _check_dataclass(cls: type, given: Mapping[str, Any], path: str) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     top = path == ""
     given = _string_keys(given, fields, path)

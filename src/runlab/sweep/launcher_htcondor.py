@@ -53,7 +53,10 @@ class HTCondorLauncher(BatchLauncher):
     def script(self, spec: ArraySpec) -> str:
         o = self.options
         python, *args = spec.command("$(ProcId)")
-        env = "RUNLAB_SCHEDULER=htcondor RUNLAB_JOB_ID=$(ClusterId).$(ProcId) RUNLAB_ARRAY_INDEX=$(ProcId)"
+        env = (
+            "RUNLAB_SCHEDULER=htcondor RUNLAB_JOB_ID=$(ClusterId).$(ProcId) "
+            "RUNLAB_ARRAY_INDEX=$(ProcId)"
+        )
         lines = [
             f"# runlab: job $(ProcId) runs line $(ProcId) of {spec.tasks_file.name}",
             f"batch_name = runlab-{spec.name}",

@@ -16,7 +16,7 @@ from runlab.sweep.launchers import Job, JobResult, launcher_choice, make_launche
 from runlab.tracking.groups import SweepRecord
 from runlab.tracking.record import RunRecord
 from runlab.tracking.roots import check_root, plain_name
-from runlab.train.checks import load_checked
+from runlab.train.checks import load_grid
 
 
 def run_grid(
@@ -55,8 +55,7 @@ def run_grid(
         combinations, varying = expand(overrides, config)
         secrets: set[str] = set()
         block = None
-        for combo in combinations:  # every combination is a valid config before anything runs
-            checked = load_checked(config, combo)
+        for checked in load_grid(config, combinations):  # every one valid before any runs
             secrets |= secret_values(checked)
             block = checked.get("launcher") if block is None else block
         chosen = launcher_choice(launcher, launcher_options, block)

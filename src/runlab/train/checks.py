@@ -69,7 +69,20 @@ def load_checked(
     path: str | os.PathLike[str], overrides: list[str] | None = None
 ) -> dict[str, Any]:
     """:func:`runlab.config.load_config`, and its gates and sinks checked."""
-    cfg = load_config(path, overrides)
+    return checked(load_config(path, overrides))
+
+
+def load_grid(path: str | os.PathLike[str], combinations: list[list[str]]) -> list[dict[str, Any]]:
+    """:func:`load_checked` of every combination of a grid (composed together, which is
+    faster: :func:`runlab.config.compose.compose_grid`)."""
+    from runlab.config.compose import compose_grid
+    from runlab.config.validate import resolve
+
+    return [checked(resolve(composed)) for composed in compose_grid(path, combinations)]
+
+
+def checked(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A resolved config with its names, loop options, gates and sinks checked."""
     check_names(cfg)
     check_loop_options(cfg)
     check_listeners(cfg)

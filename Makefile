@@ -78,6 +78,7 @@ bench: $(VENV)/.bench
 	$(PY) benchmarks/bench_status.py
 	$(PY) benchmarks/bench_sinks.py
 	$(PY) benchmarks/bench_ui.py
+	-$(PY) benchmarks/bench_cluster.py  # needs root and Slurm's packages (see docs/clusters.md)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -75,14 +75,15 @@ def test_a_failing_job_shows_its_log_tail_and_jobs_wait_exits_1(
     slurm: Path, tmp_path: Path
 ) -> None:
     root = tmp_path / "runs"
-    out = runlab("sweep", picky(tmp_path), "+mark=1,fail", "--launcher", "slurm",
+    out = runlab("sweep", picky(tmp_path), "+mark=1,fail", "--launcher", "slurm", "--pack", "2",
                  "-o", root, "-f", "json")  # fmt: skip
     assert out.returncode == 0, out.stderr
-    sweep = json.loads(out.stdout)["sweep_id"]
+    sweep, job = json.loads(out.stdout)["sweep_id"], json.loads(out.stdout)["job_ids"][0]
     code, view, err = jobs(sweep, root, "--wait", "--poll", "0.5")
     assert code == 1
     states = {r["index"]: r for r in view["jobs"]}
     assert states[0]["state"] == "finished" and states[1]["state"] == "failed"
+    assert states[0]["job"] == states[1]["job"] == f"{job}_0"  # --pack 2: one task ran both
     assert "planted failure for the scheduler tests" in states[1]["log"]
     assert "1 of 2 jobs failed (#1: " in err and "planted failure" in err
     table = runlab("jobs", sweep, "-o", root)
@@ -236,6 +237,12 @@ def test_dry_run_prints_the_batch_script_and_writes_nothing(slurm: Path, tmp_pat
         assert expected in lines, expected
     assert lines[-1].startswith(f"exec {sys.executable} -m runlab.sweep.task ")
     assert not root.exists()
+    # arrays are split at the scheduler's maximum array size
+    out = runlab("sweep", QUICK, "optim.lr=0.01,0.1,0.2", "--launcher", "slurm",
+                 "--launcher-opt", "max_array=2", "--dry-run", "-o", root)  # fmt: skip
+    arrays = [line for line in out.stdout.splitlines() if line.startswith("#SBATCH --array")]
+    assert arrays == ["#SBATCH --array=0-1", "#SBATCH --array=0-0"]
+    assert "tasks-0.txt" in out.stdout and "tasks-1.txt" in out.stdout
 
 
 # no cluster needed ------------------------------------------------------------------------
@@ -272,3 +279,11 @@ def test_bad_slurm_input_is_one_line_exit_2_and_nothing_written(
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("runlab: error: ") and message in lines[0]
     assert not root.exists() or not any(root.rglob("*.json"))
+
+
+def test_runlab_jobs_of_nothing_is_one_line_exit_2(tmp_path: Path) -> None:
+    out = runlab("jobs", "nope", "-o", tmp_path / "runs")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"runlab: error: no sweep or study 'nope' under {tmp_path / 'runs'}"
+    ]

@@ -236,8 +236,9 @@ def submit_lines(
     (dry run: prints each script and returns nothing)."""
     arrays = batches(lines, max(1, launcher.pack), max(1, launcher.max_array()))
     ids: list[str] = []
-    for tasks in arrays:
-        number = len(record.submissions)
+    first = len(record.submissions)
+    for offset, tasks in enumerate(arrays):
+        number = first + offset  # (a dry run appends no submission, yet numbers them)
         spec = ArraySpec(
             str(record.data["name"]), record.folder, number, len(tasks), os.getcwd(), record.logs
         )

@@ -127,3 +127,24 @@ def write_table(
             )
         )
     console().print(table)
+
+
+def write_rows(
+    fmt: Format, columns: list[str], rows: list[dict[str, Any]], payload: Any, status: str
+) -> bool:
+    """``rows`` in the format asked for: ``payload`` as JSON, or the ``columns`` as CSV,
+    Markdown or a table (``status`` the column colored by state). True for a table, to which
+    the caller adds its summary line."""
+    if fmt is Format.json:
+        write_json(payload)
+        return False
+    cells = [[row.get(c) for c in columns] for row in rows]
+    if fmt is Format.csv:
+        write_csv(columns, cells)
+        return False
+    text = [[fmt_value(v) for v in row] for row in cells]
+    if fmt is Format.md:
+        write_markdown(columns, text)
+        return False
+    write_table(columns, text, status_col=columns.index(status))
+    return True

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from runlab.cli._format import Format, fmt_value, write_csv, write_json, write_markdown, write_table
+from runlab.cli._format import Format, write_rows
 from runlab.tracking.roots import ROOT_HELP
 
 COLUMNS = ["index", "job", "state", "scheduler", "node", "run_id", "status"]
@@ -80,19 +80,10 @@ def _wait(batch: Any, pool: Any, rows: list[dict[str, Any]], poll: float) -> lis
 def _print(batch: Any, rows: list[dict[str, Any]], fmt: Format) -> None:
     from runlab.sweep.jobs import counts
 
-    if fmt is Format.json:
-        write_json({"id": batch.data["id"], "kind": batch.data["kind"],
-                    "scheduler": batch.data["launcher"], "jobs": rows})  # fmt: skip
+    payload = {"id": batch.data["id"], "kind": batch.data["kind"],
+               "scheduler": batch.data["launcher"], "jobs": rows}  # fmt: skip
+    if not write_rows(fmt, COLUMNS, rows, payload, "state"):
         return
-    cells = [[row.get(c) for c in COLUMNS] for row in rows]
-    if fmt is Format.csv:
-        write_csv(COLUMNS, cells)
-        return
-    text = [[fmt_value(v) for v in row] for row in cells]
-    if fmt is Format.md:
-        write_markdown(COLUMNS, text)
-        return
-    write_table(COLUMNS, text, status_col=COLUMNS.index("state"))
     states = ", ".join(f"{v} {k}" for k, v in sorted(counts(rows).items()))
     typer.echo(f"{batch.data['kind']} {batch.data['id']} on {batch.data['launcher']}: {states}")
     for row in rows:

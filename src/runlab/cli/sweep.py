@@ -8,7 +8,15 @@ from typing import Any
 
 import typer
 
-from runlab.cli._format import Format, fmt_value, write_csv, write_json, write_markdown, write_table
+from runlab.cli._format import (
+    Format,
+    fmt_value,
+    write_csv,
+    write_json,
+    write_markdown,
+    write_rows,
+    write_table,
+)
 from runlab.errors import ConfigError
 from runlab.sweep.launchers import LAUNCHERS
 from runlab.sweep.plugins import PRUNERS, SAMPLERS
@@ -114,18 +122,9 @@ def _print_submitted(record: Any, fmt: Format) -> None:
 
 def _print_sweep(record: Any, rows: list[dict[str, Any]], fmt: Format) -> None:
     columns = list(rows[0]) if rows else ["index", "run_id", "status"]
-    if fmt is Format.json:
-        write_json({"sweep_id": record.id, "path": str(record.path), "runs": rows})
+    payload = {"sweep_id": record.id, "path": str(record.path), "runs": rows}
+    if not write_rows(fmt, columns, rows, payload, "status"):
         return
-    cells = [[row.get(c) for c in columns] for row in rows]
-    if fmt is Format.csv:
-        write_csv(columns, cells)
-        return
-    text = [[fmt_value(v) for v in row] for row in cells]
-    if fmt is Format.md:
-        write_markdown(columns, text)
-        return
-    write_table(columns, text, status_col=columns.index("status"))
     finished = sum(1 for r in rows if r["status"] == "finished")
     typer.echo(f"sweep {record.id}: {finished}/{len(rows)} finished ({record.path})")
 

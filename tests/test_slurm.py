@@ -287,3 +287,53 @@ def test_runlab_jobs_of_nothing_is_one_line_exit_2(tmp_path: Path) -> None:
     assert out.stderr.strip().splitlines() == [
         f"runlab: error: no sweep or study 'nope' under {tmp_path / 'runs'}"
     ]
+
+
+@pytest.mark.slurm
+def test_a_secret_reaches_the_job_through_the_environment_and_no_file(
+    slurm: Path, tmp_path: Path
+) -> None:
+    planted = "planted-Secret-4f9c1e"
+    config = tmp_path / "secret.yaml"
+    config.write_text(
+        picky(tmp_path).read_text() + "db: {password: '${oc.env:RUNLAB_PLANTED_SECRET}'}\n"
+    )
+    root = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RUNLAB_PLANTED_SECRET": planted}
+    out = runlab("sweep", config, "+mark=1,2", "--launcher", "slurm", "-o", root, "-f", "json",
+                 env=env)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    code, view, err = jobs(json.loads(out.stdout)["sweep_id"], root, "--wait", "--poll", "0.5")
+    assert code == 0, err
+    assert {r["state"] for r in view["jobs"]} == {"finished"}  # the jobs had the secret
+    for path in [p for p in tmp_path.rglob("*") if p.is_file()]:
+        assert planted.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sweep", QUICK, "+db.password=hunter2-long", "optim.lr=0.1,0.2", "--launcher",
+          "slurm"], "a secret on the command line (+db.password=***) would be written"),
+        (["tune", QUICK, "optim.lr=tag(log, interval(1e-4, 1e-1))", "--storage",
+          "postgresql://u:hunter2-long@h/db", "--launcher", "slurm", "--workers", "2"],
+         "a secret on the command line (postgresql://u:***@h/db) would be written"),
+        (["tune", QUICK, "optim.lr=tag(log, interval(1e-4, 1e-1))", "--launcher", "slurm",
+          "--workers", "0"], "--workers must be at least 1, got 0"),
+        (["tune", QUICK, "optim.lr=tag(log, interval(1e-4, 1e-1))", "--workers", "2"],
+         "--workers and --dry-run are for a scheduler"),
+        (["sweep", QUICK, "optim.lr=0.1,0.2", "--pack", "2"],
+         "--pack and --dry-run are for a scheduler"),
+    ],
+    ids=["sweep-secret", "storage-password", "workers-0", "workers-local", "pack-local"],
+)  # fmt: skip
+def test_bad_cluster_arguments_are_one_line_exit_2_and_nothing_written(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    root = tmp_path / "runs"
+    out = runlab(*args, "-o", root)
+    assert out.returncode == 2, out.stdout + out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert "hunter2-long" not in out.stderr
+    assert not root.exists() or not any(p.is_file() for p in root.rglob("*"))

@@ -242,6 +242,18 @@ def test_a_grid_checked_together_is_each_combination_composed_alone(tmp_path: Pa
         (0.1, 1), (0.1, 3), (0.2, 1), (0.2, 3)
     }  # fmt: skip
     assert load_grid(cfg, combos) == [load_checked(cfg, c) for c in combos]
+    # mapping values are merged into what is there, so each combination starts afresh: the
+    # third must not keep the second's min_delta
+    merged, _ = expand(
+        [
+            "trainer.early_stopping={patience:3},{patience:2,min_delta:0.1},{patience:1}",
+            "optim.lr=0.1",
+        ],
+        str(cfg),
+    )
+    together = compose_grid(cfg, merged)
+    assert together == [compose(cfg, c) for c in merged]
+    assert "min_delta" not in together[2]["trainer"]["early_stopping"]
     bad = [["trainer.epochs=1"], ["trainer.epochs=ten"]]
     with pytest.raises(ConfigError) as alone:
         load_checked(cfg, bad[1])

@@ -274,10 +274,16 @@ def compose_grid(
     with initialize_config_dir(config_dir=str(config_dir), version_base=None):
         base = hydra_compose(config_name=name, overrides=_promote(common, path, config_dir))
     parser, out = OverridesParser.create(), [first]
-    for items in promoted[1:]:
-        cfg = copy.deepcopy(base)
+    parsed = [parser.parse_overrides(items) for items in promoted[1:]]
+    # Every combination sets the same keys: when no value is a mapping (which Hydra merges into
+    # what is there), each one's values replace the last one's, so one copy serves them all.
+    keys = {tuple(sorted(o.key_or_group for o in p)) for p in parsed}
+    reuse = len(keys) == 1 and not any(isinstance(o.value(), dict) for p in parsed for o in p)
+    shared = copy.deepcopy(base)
+    for overrides in parsed:
+        cfg = shared if reuse else copy.deepcopy(base)
         try:
-            ConfigLoaderImpl._apply_overrides_to_config(parser.parse_overrides(items), cfg)
+            ConfigLoaderImpl._apply_overrides_to_config(overrides, cfg)
             data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
         except Exception as err:
             raise _explain(err, path, config_dir) from err

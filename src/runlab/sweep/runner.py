@@ -18,6 +18,8 @@ from runlab.tracking.record import RunRecord
 from runlab.tracking.roots import check_root, plain_name
 from runlab.train.checks import load_grid
 
+SCHEDULER_ONLY = "--pack and --dry-run are for a scheduler: add --launcher slurm|htcondor"
+
 
 def run_grid(
     config: str | None,
@@ -49,6 +51,9 @@ def run_grid(
         if resume_batch(record, root, launcher, launcher_options, pack, dry_run):
             return None if dry_run else record  # resubmitted to its scheduler
         pool = make_launcher(*launcher_choice(launcher, launcher_options), jobs=jobs)
+        if pack != 1 or dry_run:
+            record.lease.release() if record.lease else None
+            raise ConfigError(SCHEDULER_ONLY)
     else:
         if config is None:
             raise ConfigError("missing CONFIG: runlab sweep CONFIG a=1,2 b=x,y")
@@ -68,6 +73,8 @@ def run_grid(
                 pool, chosen, config, overrides, combinations, varying, secrets,
                 root, name, objective, direction, pack, dry_run,
             )  # fmt: skip
+        if pack != 1 or dry_run:
+            raise ConfigError(SCHEDULER_ONLY)
         record = SweepRecord.create(  # sweep.json without the secrets typed in the overrides
             root,
             plain_name(name, "--name") if name else Path(config).stem,
@@ -79,10 +86,6 @@ def run_grid(
             direction,
         )
         real = dict(enumerate(combinations))
-    if pack != 1 or dry_run:
-        if record.lease is not None:
-            record.lease.release()
-        raise ConfigError("--pack and --dry-run are for a scheduler: add --launcher slurm|htcondor")
     try:
         _launch(record, root, pool, real)
     finally:

@@ -236,11 +236,12 @@ def storage_for(url: str | None, root: Path) -> Any:
         raise ConfigError(f"--storage {redact_url(url)!r}: {_first_line(err)}") from err
 
 
-def journal_url(root: Path, name: str) -> str:
+def journal_url(root: Path, name: str, create: bool = True) -> str:
     """A study's default storage on a scheduler: Optuna's journal file (its file lock works on
     a shared filesystem, where SQLite's does not)."""
     folder = root / "studies" / name
-    folder.mkdir(parents=True, exist_ok=True)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
     return f"journal:{(folder / 'journal.log').resolve()}"
 
 
@@ -358,14 +359,21 @@ def run_study(
     pool = make_launcher(*chosen, jobs=jobs)
     name = plain_name(study_name, "--study-name") if study_name else Path(config).stem
     if isinstance(pool, BatchLauncher) or batch is not None:
-        from runlab.sweep.submit import WorkerPlan, submit_study
+        from runlab.sweep.submit import WorkerPlan, refuse_secrets, submit_study, worker_count
 
+        if not isinstance(pool, BatchLauncher):
+            raise ConfigError("--workers and --dry-run are for a scheduler: add --launcher slurm")
+        worker_count(batch or {}, pool)
+        refuse_secrets([overrides, ["--storage", storage or ""]])  # before anything is written
+        pool.check_reachable()
         plan = WorkerPlan(
             config, overrides, trials, timeout, sampler, pruner, objectives, directions, seed
         )
-        storage = storage or journal_url(root, name)
-        _open_study(name, storage, root, sampler, pruner, seed, space, directions)
-        return submit_study(pool, chosen, plan, root, name, storage, batch or {})  # type: ignore[arg-type]
+        dry = bool((batch or {}).get("dry_run"))
+        storage = storage or journal_url(root, name, create=not dry)
+        if not dry:  # the study exists (and a bad storage fails) before any worker starts
+            _open_study(name, storage, root, sampler, pruner, seed, space, directions)
+        return submit_study(pool, chosen, plan, root, name, storage, batch or {})
     study = _open_study(name, storage, root, sampler, pruner, seed, space, directions)
     retry_stale_trials(study, root, name)
     folder = root / "studies" / name

@@ -37,13 +37,7 @@ def submit_sweep(
     submission the scheduler refuses removes the sweep again (its message is the error)."""
     if pack < 1:
         raise ConfigError(f"--pack must be at least 1, got {pack}")
-    hidden = [o for c in combinations for o in redact_args(c, secrets) if REDACTED in o]
-    if hidden:
-        raise ConfigError(
-            f"a secret on the command line ({hidden[0]}) would be written into the job "
-            "manifest; give it through the environment, e.g. "
-            "db.password='${oc.env:DB_PASSWORD}' (jobs get the submitting shell's environment)"
-        )
+    refuse_secrets(combinations, secrets)
     pool.pack = pack
     pool.check_reachable()
     if dry_run:
@@ -72,6 +66,20 @@ def submit_sweep(
         if record.lease is not None:
             record.lease.release()
     return record
+
+
+def refuse_secrets(lines: list[list[str]], secrets: set[str] | None = None) -> None:
+    """A secret typed on the command line (``+db.password=...``, a password in a storage URL)
+    would be written into the job manifest on a shared filesystem: refused, before anything is
+    written, with the way to pass it instead."""
+    hidden = [o for line in lines for o in redact_args(line, secrets or set()) if REDACTED in o]
+    if hidden:
+        raise ConfigError(
+            f"a secret on the command line ({hidden[0]}) would be written into the job "
+            "manifest; give it through the environment, which jobs inherit: "
+            "db.password='${oc.env:DB_PASSWORD}' in a config, PGPASSWORD for a PostgreSQL "
+            "storage URL"
+        )
 
 
 def _submitted(record: SweepRecord) -> bool:
@@ -166,6 +174,15 @@ def worker_seed(seed: int, worker: int) -> int:
     return int(np.random.SeedSequence([seed, 7919, worker]).generate_state(1)[0])
 
 
+def worker_count(batch: dict[str, Any], pool: BatchLauncher) -> int:
+    """``--workers``, else ``--jobs``; at least 1."""
+    workers = batch.get("workers")
+    workers = int(pool.jobs if workers is None else workers)
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    return workers
+
+
 def submit_study(
     pool: BatchLauncher,
     chosen: tuple[str, dict[str, Any]],
@@ -177,12 +194,7 @@ def submit_study(
 ) -> dict[str, Any]:
     """Submit ``workers`` jobs, each running ``trials / workers`` trials of the study (created
     already, on ``storage``); a study submitted again gets more workers."""
-    if not isinstance(pool, BatchLauncher):
-        raise ConfigError("--workers and --dry-run are for a scheduler: add --launcher slurm")
-    workers = int(batch.get("workers") or pool.jobs)
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
-    pool.check_reachable()
+    workers = worker_count(batch, pool)
     per_worker = -(-plan.trials // workers)
     folder = root / "studies" / name
     record = BatchRecord.find(folder)

@@ -140,6 +140,18 @@ def test_dry_run_prints_the_submit_description_and_bad_input_is_exit_2(tmp_path:
         assert expected in lines, expected
     assert f"executable = {sys.executable}" in lines
     assert not root.exists()
+    (bin_dir / "condor_q").write_text(  # a schedd that does not answer, in condor_q's words
+        "#!/bin/sh\necho '-- Failed to fetch ads from: <127.0.0.1:9618> : vm' >&2\n"
+        "echo 'CEDAR:6001:Failed to connect to <127.0.0.1:9618>' >&2\nexit 1\n"
+    )
+    out = runlab("sweep", QUICK, "optim.lr=0.01,0.1", "--launcher", "htcondor", "-o", root,
+                 env=env)  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "runlab: error: --launcher htcondor: condor_q said: -- Failed to fetch ads from: "
+        "<127.0.0.1:9618> : vm"
+    ]
+    assert not root.exists()
     env["PATH"] = os.path.dirname(sys.executable)
     out = runlab("sweep", QUICK, "optim.lr=0.01,0.1", "--launcher", "htcondor", "-o", root,
                  env=env)  # fmt: skip

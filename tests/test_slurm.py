@@ -106,6 +106,8 @@ def test_resume_after_cancelling_half_resubmits_only_what_did_not_finish(
     finished_first = {r["trial"] for r in runs_of(root) if r["status"] == "finished"}
     wait_for(lambda: jobs(info["sweep_id"], root)[1]["jobs"][-1]["scheduler"] not in
              ("PENDING", "RUNNING"), what="the cancel")  # fmt: skip
+    code, view, _ = jobs(info["sweep_id"], root)
+    assert code == 1 and view["jobs"][-1]["state"] == "lost"  # cancelled before it ran
 
     resumed = runlab("sweep", "--resume", info["sweep_id"], "-o", root, "-f", "json")
     assert resumed.returncode == 0, resumed.stderr

@@ -51,10 +51,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     runs = {
         "small": make_run(root, "small-lr", 1e-4, [1.0, 0.85, 0.78, 0.74, 0.72]).id,
         "big": make_run(root, "big-lr", 1e-2, [0.9, 0.5, 0.42, 0.4, 0.41]).id,
-        "mid": make_run(
-            root, "mid-lr", 1e-3, [0.95, 0.62, 0.55, 0.52, 0.5], capture_stdout=True
-        ).id,
     }
+    job = {"RUNLAB_SCHEDULER": "slurm", "RUNLAB_JOB_ID": "12_3", "RUNLAB_ARRAY_INDEX": "3",
+           "RUNLAB_NODE": "node7"}  # fmt: skip
+    os.environ.update(job)  # "mid" ran as task 3 of a cluster's array job: its page says so
+    try:
+        runs["mid"] = make_run(
+            root, "mid-lr", 1e-3, [0.95, 0.62, 0.55, 0.52, 0.5], capture_stdout=True
+        ).id
+    finally:
+        for key in job:
+            os.environ.pop(key, None)
     import numpy as np
 
     from runlab.finance.backtest import backtest
@@ -174,6 +181,7 @@ def test_run_page_draws_charts(page: Any, site: dict[str, Any], tmp_path: Path) 
     assert "predictions.csv" in page.inner_text("#files")
     assert page.locator("#backtests canvas").count() == 0  # this run has none
     assert "optim" in page.inner_text("#config")
+    assert "slurm job 12_3 (array task 3) on node7" in page.inner_text("#identity")
     shot(page, "run", tmp_path)
 
 

@@ -54,6 +54,10 @@ def test_a_sweep_is_submitted_and_returns_then_jobs_wait_follows_it(
         (0, f"{job}_0", "finished"),
         (1, f"{job}_1", "finished"),
     ]
+    assert view["objective"] == "val.loss"  # each row's objective, as metrics.json has it
+    for row in view["jobs"]:
+        metrics = json.loads((root / row["run_id"] / "metrics.json").read_text())
+        assert row["objective"] == metrics["val_loss"]
     for row in view["jobs"]:  # each run knows its job, array index and node
         run = json.loads((root / row["run_id"] / "run.json").read_text())
         assert run["scheduler"] == {

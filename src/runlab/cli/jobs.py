@@ -78,11 +78,15 @@ def _wait(batch: Any, pool: Any, rows: list[dict[str, Any]], poll: float) -> lis
 
 
 def _print(batch: Any, rows: list[dict[str, Any]], fmt: Format) -> None:
-    from runlab.sweep.jobs import counts
+    from runlab.sweep.jobs import counts, objective_of
 
-    payload = {"id": batch.data["id"], "kind": batch.data["kind"],
-               "scheduler": batch.data["launcher"], "jobs": rows}  # fmt: skip
-    if not write_rows(fmt, COLUMNS, rows, payload, "state"):
+    objective = objective_of(batch)
+    data = batch.data
+    payload = {"id": data["id"], "kind": data["kind"], "scheduler": data["launcher"],
+               "objective": objective, "jobs": rows}  # fmt: skip
+    columns = [*COLUMNS, objective] if objective else COLUMNS  # headed val.loss, say
+    shown = [{**row, objective: row.get("objective")} for row in rows] if objective else rows
+    if not write_rows(fmt, columns, shown, payload, "state"):
         return
     states = ", ".join(f"{v} {k}" for k, v in sorted(counts(rows).items()))
     typer.echo(f"{batch.data['kind']} {batch.data['id']} on {batch.data['launcher']}: {states}")

@@ -18,6 +18,7 @@ from runlab.sweep.batch import (
     log_tail,
 )
 from runlab.sweep.launchers import make_launcher
+from runlab.sweep.runner import objective_value
 
 
 def find_batch(root: Path, ref: str) -> BatchRecord:
@@ -54,6 +55,7 @@ def job_rows(batch: BatchRecord, pool: BatchLauncher) -> list[dict[str, Any]]:
     sweep = data.get("kind") == "sweep"
     runs = group_runs(Path(data["root"]), str(data["name"]), str(data["id"])) if sweep else {}
     logs = batch.logs
+    objective = objective_of(batch)
     rows = []
     for line in range(int(data.get("jobs") or 0)):
         owner = owners.get(line)
@@ -74,7 +76,20 @@ def job_rows(batch: BatchRecord, pool: BatchLauncher) -> list[dict[str, Any]]:
                 "log": log_tail(logs, line) if state in BAD else None,
             }
         )
+        if objective:  # a sweep's objective, as runlab sweep prints it locally
+            done = run.path if run is not None and status == "finished" else None
+            rows[-1]["objective"] = objective_value(str(done), objective) if done else None
     return rows
+
+
+def objective_of(batch: BatchRecord) -> str | None:
+    """A sweep's objective (``val.loss``), from its sweep.json; None for a study."""
+    from runlab.tracking.groups import SweepRecord
+
+    if batch.data.get("kind") != "sweep":
+        return None
+    record = SweepRecord.read(batch.folder / "sweep.json")
+    return record.objective if record is not None else None
 
 
 def _exit_status(logs: Path, line: int) -> str | None:

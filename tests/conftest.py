@@ -140,6 +140,7 @@ def htcondor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         capture_output=True,
         text=True,
         timeout=180,
+        env={**os.environ, "RUNLAB_CONDOR_PYTHON": os.path.realpath(sys._base_executable)},
     )
     if proc.returncode != 0:
         why = ((proc.stdout + proc.stderr).strip().splitlines() or ["no output"])[-1]

@@ -4,7 +4,9 @@
 # would: sharing the submitter's filesystem at the same paths (bind mounts).
 #
 #   htcondor.sh make ROOTFS              debootstrap trixie + apt-get install minicondor (~1 min)
-#   htcondor.sh up ROOTFS BINDIR PATH..  bind /proc, /dev and each PATH into ROOTFS, start
+#   htcondor.sh up ROOTFS BINDIR PATH..  bind /proc, /dev and each PATH into ROOTFS (and with
+#                                        RUNLAB_CONDOR_PYTHON=/usr/bin/python3.X, make that the
+#                                        tree's python3), start
 #                                        condor_master, wait for a slot, and write wrappers of
 #                                        condor_submit/q/rm/vacate_job into BINDIR that run the
 #                                        tools in ROOTFS as the submitting user "runlab"
@@ -49,6 +51,11 @@ up)
     else mkdir -p "$rootfs$path"; fi
     mountpoint -q "$rootfs$path" || mount --bind "$path" "$rootfs$path"
   done
+  # A virtual environment of Debian's own Python links to /usr/bin/python3, which in the tree is
+  # Debian 13's: make it the (bind-mounted) interpreter the environment was made with.
+  case "${RUNLAB_CONDOR_PYTHON:-}" in
+    /usr/bin/python3.*) ln -sfn "$(basename "$RUNLAB_CONDOR_PYTHON")" "$rootfs/usr/bin/python3" ;;
+  esac
   chmod 755 "$rootfs/root"
   chroot "$rootfs" id runlab >/dev/null 2>&1 || chroot "$rootfs" useradd -m -u $user_id runlab
   cat > "$rootfs/etc/condor/config.d/99-runlab-tests" <<CONF

@@ -154,6 +154,7 @@ def test_look_ahead_features_are_flagged_in_check_and_in_the_run(cli, root: Path
     assert code == 0 and "look-ahead" not in out, out
 
 
+@pytest.mark.slow  # with the other seeds' worked examples (tests/test_seed_examples.py)
 def test_the_seed_004_example_end_to_end(cli, root: Path) -> None:
     code, out, err = cli("run", SEED_004, "trainer.epochs=2", "-o", root, "-f", "json")
     assert code == 0, err

@@ -63,7 +63,10 @@ def weights(run_dir: Path, which: str) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoints" / f"{which}.pt", weights_only=True)["model"]
 
 
-@pytest.mark.parametrize("args", [ARGS, EPISODIC], ids=["supervised", "episodic"])
+# the episodic case (about 30 s) with the slow tests, to keep make test within CI's budget
+@pytest.mark.parametrize(
+    "args", [ARGS, pytest.param(EPISODIC, marks=pytest.mark.slow)], ids=["supervised", "episodic"]
+)
 def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path, args: list[str]) -> None:
     root = tmp_path / "runs"
     straight = runlab_cli(*args, "-o", str(root), "--run-name", "straight")

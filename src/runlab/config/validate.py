@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import math
@@ -15,11 +16,23 @@ from runlab.config.schema import TARGET_BLOCKS, RunlabConfig
 from runlab.errors import ConfigError
 
 
-def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
+def resolve(
+    config: Mapping[str, Any], like: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
     """The config with runlab's blocks checked and their defaults filled in; other keys as
-    given. Raises ConfigError naming the key, what is wrong, and the fix."""
+    given. Raises ConfigError naming the key, what is wrong, and the fix. ``like``: another
+    config and its resolved form, whose blocks are taken (copied) where this config's are the
+    same (a grid's combinations differ in a few keys)."""
     out = dict(config)
-    out.update(_check_dataclass(RunlabConfig, config, path=""))
+    known = None
+    if like is not None:
+        given, done = like
+        known = {
+            f.name: done[f.name]
+            for f in dataclasses.fields(RunlabConfig)
+            if config.get(f.name, _ABSENT) == given.get(f.name, _ABSENT)
+        }
+    out.update(_check_dataclass(RunlabConfig, config, path="", known=known))
     _check_across(out)
     webhook = out["alerts"]["webhook"]
     if webhook and not str(webhook).startswith(("http://", "https://")):
@@ -61,7 +74,12 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _check_dataclass(cls: type, given: Mapping[str, Any], path: str) -> dict[str, Any]:
+_ABSENT = object()
+
+
+def _check_dataclass(
+    cls: type, given: Mapping[str, Any], path: str, known: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     top = path == ""
@@ -77,6 +95,9 @@ def _check_dataclass(cls: type, given: Mapping[str, Any], path: str) -> dict[str
             )
     for name, f in fields.items():
         key = f"{path}{name}"
+        if known is not None and name in known:  # checked already, in a config like this one
+            out[name] = copy.deepcopy(known[name])
+            continue
         if name in given:
             value = given[name]
             if name in TARGET_BLOCKS and top and isinstance(value, Mapping) and "_target_" in value:

@@ -5,6 +5,7 @@ through :func:`load_checked`, so that nothing starts from a config one of them w
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -41,9 +42,6 @@ def check_names(cfg: Mapping[str, Any]) -> None:
 def check_loop_options(cfg: Mapping[str, Any]) -> None:
     """The options the config's loop does not honour (``Loop.refuses``) are at their
     defaults: ConfigError naming the first that is not, and what to do instead."""
-    import dataclasses
-
-    from runlab.config.schema import RunlabConfig
     from runlab.registry import Registry
     from runlab.train.loops import LOOPS, Loop
 
@@ -52,7 +50,18 @@ def check_loop_options(cfg: Mapping[str, Any]) -> None:
         return
     loop = LOOPS.load(name, "loop")
     if isinstance(loop, type) and issubclass(loop, Loop):
-        loop.check_options(cfg, dataclasses.asdict(RunlabConfig()))
+        loop.check_options(cfg, schema_defaults())
+
+
+@functools.cache
+def schema_defaults() -> dict[str, Any]:
+    """Every runlab key at its default, as plain data (made once: a sweep checks a thousand
+    configs). Shared: read it, never change it."""
+    import dataclasses
+
+    from runlab.config.schema import RunlabConfig
+
+    return dataclasses.asdict(RunlabConfig())
 
 
 def check_listeners(cfg: Mapping[str, Any]) -> None:
@@ -78,7 +87,10 @@ def load_grid(path: str | os.PathLike[str], combinations: list[list[str]]) -> li
     from runlab.config.compose import compose_grid
     from runlab.config.validate import resolve
 
-    return [checked(resolve(composed)) for composed in compose_grid(path, combinations)]
+    composed = compose_grid(path, combinations)
+    first = resolve(composed[0])
+    like = (composed[0], first)  # a block as the first combination's is not checked again
+    return [checked(first), *(checked(resolve(c, like)) for c in composed[1:])]
 
 
 def checked(cfg: dict[str, Any]) -> dict[str, Any]:

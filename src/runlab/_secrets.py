@@ -16,6 +16,7 @@ What is a secret (docs/security.md lists the same):
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -37,6 +38,13 @@ MIN_COPIED = 6
 def is_secret_key(key: object) -> bool:
     if not isinstance(key, str):
         return False
+    return _secret_name(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_name(key: str) -> bool:
+    """(Remembered: a config's hundred-odd key names come back with every run and every
+    combination of a sweep.)"""
     if _SECRET_SUBSTRING.search(key):
         return True
     return any(word.lower() in _SECRET_WORDS for word in _WORDS.findall(key))

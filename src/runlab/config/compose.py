@@ -273,8 +273,10 @@ def compose_grid(
 
     with initialize_config_dir(config_dir=str(config_dir), version_base=None):
         base = hydra_compose(config_name=name, overrides=_promote(common, path, config_dir))
-    parser, out = OverridesParser.create(), [first]
-    parsed = [parser.parse_overrides(items) for items in promoted[1:]]
+    parser, out, known = OverridesParser.create(), [first], {}
+    for item in dict.fromkeys(i for items in promoted[1:] for i in items):  # each parsed once
+        known[item] = parser.parse_overrides([item])[0]
+    parsed = [[known[item] for item in items] for items in promoted[1:]]
     # Every combination sets the same keys: when no value is a mapping (which Hydra merges into
     # what is there), each one's values replace the last one's, so one copy serves them all.
     keys = {tuple(sorted(o.key_or_group for o in p)) for p in parsed}

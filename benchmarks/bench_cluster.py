@@ -77,8 +77,9 @@ def main() -> None:
             found = subprocess.run(["sbatch", "--version"], capture_output=True, text=True)
             version = found.stdout.strip() or "slurm ?"
             (work / "c.yaml").write_text(CONFIG)
-            submit, jobs_empty, jobs_full, theirs = [], [], [], []
+            submit, jobs_empty, jobs_full, theirs, start = [], [], [], [], []
             for r in range(args.repeats):
+                start.append(runlab("--version"))  # the process start alone, as a noise gauge
                 root = work / f"runs{r}"
                 submit.append(runlab("sweep", str(work / "c.yaml"), f"optim.lr=range(1,{n + 1})",
                                      "--launcher", "slurm", "--launcher-opt", "extra=[--hold]",
@@ -96,6 +97,7 @@ def main() -> None:
     print(
         f"{platform.node()}, {os.cpu_count()} cores, {version.strip()}, medians of {args.repeats}"
     )
+    print(f"runlab --version (process start): {statistics.median(start):.2f} s")
     print(f"runlab sweep, {n} combinations, one array, whole command: "
           f"{statistics.median(submit):.2f} s")  # fmt: skip
     print(f"runlab jobs over {n} held jobs: {statistics.median(jobs_empty):.2f} s")

@@ -52,7 +52,8 @@ def run_grid(
             return None if dry_run else record  # resubmitted to its scheduler
         pool = make_launcher(*launcher_choice(launcher, launcher_options), jobs=jobs)
         if pack != 1 or dry_run:
-            record.lease.release() if record.lease else None
+            if record.lease is not None:
+                record.lease.release()
             raise ConfigError(SCHEDULER_ONLY)
     else:
         if config is None:

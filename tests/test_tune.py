@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -350,3 +351,58 @@ def test_failed_trials_say_why_in_the_table_ls_and_the_study_page(
     reasons = {t["number"]: t["reason"] for t in page["trials"]}
     assert reasons[failed["number"]].startswith("NonFiniteLossError")
     assert None in reasons.values()  # the complete trial has none
+
+
+def test_a_dead_workers_trials_are_failed_and_asked_again_and_only_theirs(tmp_path: Path) -> None:
+    """retry_stale_trials on a journal storage, its clock given: a trial whose run crashed,
+    or ended long ago without being told (its worker job was preempted), or that never got a
+    run, is failed and enqueued again with retry_of; a live one, one whose run ended moments
+    ago (its worker is telling it) or that just started is left alone."""
+    import datetime
+    import os
+    import socket
+
+    import optuna
+
+    from runlab.sweep.study import NO_RUN_GRACE_S, TOLD_GRACE_S, retry_stale_trials
+
+    root, name = tmp_path / "runs", "s"
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "j.log"))
+    )
+    study = optuna.create_study(study_name=name, storage=storage)
+    space = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    trials = [study.ask(space) for _ in range(6)]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    clock = now.timestamp()
+
+    def run(trial: Any, status: str, pid: int, ended_ago: float | None) -> None:
+        folder = root / f"20260101-000000-{name}-{trial.number:04x}"
+        folder.mkdir(parents=True)
+        ended = (now - datetime.timedelta(seconds=ended_ago)).isoformat() if ended_ago else None
+        (folder / "run.json").write_text(json.dumps({
+            "id": folder.name, "name": name, "status": status, "host": socket.gethostname(),
+            "pid": pid, "created": now.isoformat(), "ended": ended,
+            "parent": f"study:{name}", "trial": trial.number,
+        }))  # fmt: skip
+
+    run(trials[0], "running", 2**22 + 7, None)  # its process is gone: crashed
+    run(trials[1], "preempted", 0, TOLD_GRACE_S + 30)  # ended long ago, never told
+    run(trials[2], "running", os.getpid(), None)  # alive
+    run(trials[3], "finished", 0, 5)  # ended moments ago: its worker is telling it
+    # trials[4] and [5]: no run yet, just asked
+    later = clock + 1.0
+    assert retry_stale_trials(study, root, name, now=later) == [0, 1]
+    assert retry_stale_trials(study, root, name, now=later) == []  # each retried once
+    study.tell(trials[3], 0.5)  # its worker told it
+    study.tell(trials[5], 0.5)  # its run came and ended, told
+    assert retry_stale_trials(study, root, name, now=clock + NO_RUN_GRACE_S + 1) == [4]
+    by_number = {t.number: t for t in study.get_trials()}
+    assert "heartbeat is stale" in by_number[0].user_attrs["fail_reason"]
+    assert "never told" in by_number[1].user_attrs["fail_reason"]
+    assert "before the run started" in by_number[4].user_attrs["fail_reason"]
+    assert by_number[2].state.name == "RUNNING"
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert {t.user_attrs["retry_of"]: t.system_attrs["fixed_params"] for t in waiting} == {
+        i: trials[i].params for i in (0, 1, 4)
+    }

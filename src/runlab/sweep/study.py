@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -249,36 +250,54 @@ def journal_url(root: Path, name: str, create: bool = True) -> str:
 NO_RUN_GRACE_S = 600.0
 
 
-def retry_stale_trials(study: Any, root: Path, name: str) -> list[int]:
-    """Fail the study's RUNNING trials whose worker died (their run's heartbeat is stale, or
-    no run appeared for NO_RUN_GRACE_S) and ask for each again, same parameters, with user
-    attribute ``retry_of``. Two workers that find the same trial: one of them retries it."""
+def retry_stale_trials(study: Any, root: Path, name: str, now: float | None = None) -> list[int]:
+    """Fail the study's RUNNING trials whose worker died and ask for each again, same
+    parameters, with user attribute ``retry_of``. A worker died when its trial's run crashed
+    (stale heartbeat, dead pid), ended TOLD_GRACE_S ago without the trial being told (a
+    preempted worker job: the run saved and ended, the worker was killed), or never appeared
+    in NO_RUN_GRACE_S. Two workers that find the same trial: one of them retries it."""
     import optuna
 
     from runlab.sweep.batch import group_runs
-    from runlab.tracking.state import RunState
 
     runs = group_runs(root, name, f"study:{name}")
-    now, retried = time.time(), []
+    now = time.time() if now is None else now
+    retried = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        run = runs.get(trial.number)
-        if run is not None:
-            dead = run.state is RunState.CRASHED
-        else:
-            started = trial.datetime_start.timestamp() if trial.datetime_start else now
-            dead = now - started > NO_RUN_GRACE_S
-        if not dead:
+        why = _worker_gone(trial, runs.get(trial.number), now)
+        if why is None:
             continue
         try:
-            study._storage.set_trial_user_attr(
-                trial._trial_id, "fail_reason", "its worker died (the run's heartbeat is stale)"
-            )
+            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", why)
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
         except (RuntimeError, ValueError, optuna.exceptions.UpdateFinishedTrialError):
             continue  # another worker failed it first: that one retries it
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
         retried.append(trial.number)
     return retried
+
+
+# A worker tells its trial the moment the run ends; one that has not this long after is gone.
+TOLD_GRACE_S = 120.0
+
+
+def _worker_gone(trial: Any, run: Any, now: float) -> str | None:
+    """Why ``trial``'s worker is gone, or None while it may be alive."""
+    from runlab.tracking.liveness import iso_to_epoch
+    from runlab.tracking.state import LIVE_STATES, RunState
+
+    if run is None:
+        started = trial.datetime_start.timestamp() if trial.datetime_start else now
+        if now - started > NO_RUN_GRACE_S:
+            return f"its worker died before the run started ({NO_RUN_GRACE_S:.0f} s without one)"
+        return None
+    state = run.state
+    if state is RunState.CRASHED:
+        return "its worker died (the run's heartbeat is stale)"
+    ended = iso_to_epoch(run.info.get("ended")) if state not in LIVE_STATES else None
+    if ended is not None and now - ended > TOLD_GRACE_S:
+        return f"its worker died after the run ended {state.value} (the trial was never told)"
+    return None
 
 
 def raced(make: Callable[[], T], attempts: int = 12) -> T:
@@ -495,8 +514,13 @@ class _Trials:
         return Job(trial.number, [*args, "--optuna-trial", spec], str(self.folder / "logs"))
 
     def done(self, result: JobResult) -> None:
+        trial = self.asked.pop(result.index)
+        if self.study._storage.get_trial(trial._trial_id).state.is_finished():
+            # another worker took this one for dead (told too late) and has asked it again
+            sys.stderr.write(f"runlab: trial {result.index} was retried meanwhile; not told\n")
+            return
         try:
-            _tell(self.study, self.asked.pop(result.index), result, self.objectives, self.root)
+            _tell(self.study, trial, result, self.objectives, self.root)
         except RuntimeError as err:
             # GridSampler calls study.stop() when its grid is used up, which Optuna allows only
             # inside optimize(); the trial is stored before that (a `finally` in Optuna's tell).

@@ -152,3 +152,60 @@ def htcondor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     finally:
         os.environ["PATH"] = previous
         subprocess.run(["bash", str(script), "down", CONDOR_ROOTFS], timeout=120)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server of this session's own (Debian's postgresql: initdb and pg_ctl run as
+    the postgres user, trust authentication on 127.0.0.1); yields its URL. Skipped, saying why,
+    when it cannot start."""
+    import glob
+    import pwd
+    import shutil
+    import socket
+    import tempfile
+
+    pytest.importorskip("psycopg", reason="PostgreSQL tests skipped: no psycopg")
+    found = shutil.which("initdb") or next(
+        iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1:]), None
+    )
+    try:
+        user = pwd.getpwnam("postgres")
+    except KeyError:
+        user = None
+    if found is None or user is None or os.getuid() != 0:
+        pytest.skip("PostgreSQL tests skipped: needs root, Debian's postgresql and its user")
+    bin_dir = os.path.dirname(found)
+    folder = Path(tempfile.mkdtemp(prefix="runlab-pg-", dir="/tmp"))
+    os.chown(folder, user.pw_uid, user.pw_gid)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def as_postgres(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=folder,
+        )
+
+    data = folder / "data"
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+    steps = [
+        (f"{bin_dir}/initdb", "-D", str(data), "--auth=trust", "-U", "postgres"),
+        (f"{bin_dir}/pg_ctl", "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w",
+         "start"),
+    ]  # fmt: skip
+    for step in steps:
+        proc = as_postgres(*step)
+        if proc.returncode != 0:
+            why = ((proc.stdout + proc.stderr).strip().splitlines() or ["no output"])[-1]
+            shutil.rmtree(folder, ignore_errors=True)
+            pytest.skip(f"PostgreSQL tests skipped: {Path(step[0]).name} failed ({why})")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        as_postgres(f"{bin_dir}/pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)

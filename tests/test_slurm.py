@@ -215,6 +215,29 @@ def test_a_study_runs_on_worker_jobs_alone_and_retries_a_dead_workers_trial(
 
 
 @pytest.mark.slurm
+def test_a_study_on_worker_jobs_against_postgresql(
+    slurm: Path, postgres: str, tmp_path: Path
+) -> None:
+    """Two worker jobs on a real PostgreSQL storage (the RDB for many workers): every trial
+    told, none asked twice, the study readable by Optuna's own client."""
+    optuna = pytest.importorskip("optuna")
+    root, name = tmp_path / "runs", f"pg{os.getpid()}"
+    out = runlab("tune", picky(tmp_path), "+mark=interval(1.0, 4.0)", "--study-name", name,
+                 "--storage", postgres, "--trials", "2", "--launcher", "slurm", "--workers", "2",
+                 "-o", root, "-f", "json")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["storage"] == postgres
+    code, _, err = jobs(name, root, "--wait", "--poll", "0.5")
+    assert code == 0, err
+    trials = optuna.load_study(study_name=name, storage=postgres).get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 2
+    assert len({t.params["+mark"] for t in trials}) == 2
+    assert {t.user_attrs["run_id"] for t in trials} == {
+        r["id"] for r in runs_of(root) if r["parent"] == f"study:{name}"
+    }
+
+
+@pytest.mark.slurm
 def test_a_rejected_partition_shows_slurms_message_and_leaves_nothing(
     slurm: Path, tmp_path: Path
 ) -> None:

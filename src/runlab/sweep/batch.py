@@ -156,8 +156,16 @@ class BatchRecord:
         path = folder / JOBS_DIR / BATCH_FILE
         if not path.exists():
             return None
-        data = read_json(path)
-        return cls(folder, data) if isinstance(data, dict) else None
+        try:
+            data = read_json(path)
+        except (OSError, ValueError) as err:
+            data = err
+        if not isinstance(data, dict) or "launcher" not in data:
+            raise ConfigError(
+                f"{path} is damaged (not the JSON runlab wrote): the jobs of {folder.name} "
+                "cannot be followed; jobs/submit-*.sh|.sub and the scheduler's own tools still can"
+            )
+        return cls(folder, data)
 
     @classmethod
     def create(

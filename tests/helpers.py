@@ -101,3 +101,27 @@ def picky_loop(cfg: dict[str, Any], run: Any) -> None:
     if str(cfg.get("mark")) == "fail":
         raise RuntimeError("planted failure for the scheduler tests")
     run.log_epoch(1, {"train": {"loss": 1.0}, "val": {"loss": float(cfg.get("mark", 1) or 1)}})
+
+
+def crash_loop(cfg: dict[str, Any], run: Any) -> None:
+    """Logs one epoch, then ends as ``+how`` says: ``ok``; ``segv`` (a segmentation fault);
+    ``oom`` (torch's out-of-memory error); ``killed`` (SIGKILL, as the kernel's OOM killer
+    does); ``nap`` (sleeps ``+nap`` seconds first, for Ctrl-C tests)."""
+    import os
+    import signal
+    import time
+
+    how = str(cfg.get("how", "ok"))
+    run.log_epoch(1, {"train": {"loss": 1.0}, "val": {"loss": float(cfg.get("x", 1.0))}})
+    run.summary["pid"] = os.getpid()
+    run.flush()
+    if how == "segv":
+        import ctypes
+
+        ctypes.string_at(0)
+    elif how == "oom":
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+    elif how == "killed":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif how == "nap":
+        time.sleep(float(cfg.get("nap", 60)))

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from runlab import _io
+from runlab._threads import helper_thread
 from runlab.errors import ConfigError, MissingDependencyError
 from runlab.sinks.base import SINKS, Final, Record, RunMeta, Sink
 from runlab.tracking.records import Listener
@@ -110,9 +111,7 @@ class _Worker:
         self.entry: dict[str, Any] | None = None
         self._final: Final | None = None
         self._ended = threading.Event()
-        self._thread = threading.Thread(
-            target=self._main, name=f"runlab-sink-{sink.name}", daemon=True
-        )
+        self._thread = helper_thread(self._main, f"runlab-sink-{sink.name}")
 
     def start(self) -> None:
         self._thread.start()
@@ -310,8 +309,8 @@ class MirrorProcess(Listener):
         finally:
             os.close(write_fd)
         self._replies = os.fdopen(read_fd, "rb")
-        self._feeder = threading.Thread(target=self._feed, name="runlab-mirror-feed", daemon=True)
-        self._reader = threading.Thread(target=self._read, name="runlab-mirror-read", daemon=True)
+        self._feeder = helper_thread(self._feed, "runlab-mirror-feed")
+        self._reader = helper_thread(self._read, "runlab-mirror-read")
         self._queue.put_nowait(("start", self.sinks, meta))
         self._feeder.start()
         self._reader.start()

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
 
 from runlab.sweep.launchers import BaseLauncher, Job, JobResult, check_jobs, parse_result, take
+from runlab.sweep.warm import Child, RunStarter
 
 
 class LocalLauncher(BaseLauncher):
-    """A pool of ``jobs`` child processes, each `python -m runlab run ...`. Ctrl-C in the parent
-    sends SIGTERM to every child (their runs end ``preempted``) and re-raises."""
+    """A pool of ``jobs`` child processes, each a `runlab run ...` forked from a warm server
+    (runlab.sweep.warm; a fresh `python -m runlab run` where that cannot be). Ctrl-C in the
+    parent sends SIGTERM to every child (their runs end ``preempted``) and re-raises."""
 
     def __init__(self, jobs: int = 1) -> None:
         self.jobs = check_jobs(jobs)
+        self.starter = RunStarter()
 
     def launch(self, jobs: Iterable[Job], on_done: Callable[[JobResult], None]) -> list[JobResult]:
         source, results = iter(jobs), []
-        running: dict[int, tuple[Job, subprocess.Popen[str]]] = {}
+        running: dict[int, tuple[Job, Child]] = {}
         exhausted = False
         try:
             while not exhausted or running:
@@ -36,27 +37,15 @@ class LocalLauncher(BaseLauncher):
                         on_done(result)
                 time.sleep(0.05)
         except KeyboardInterrupt:
-            for _, proc in running.values():
-                proc.send_signal(signal.SIGTERM)
-            for _, proc in running.values():
-                proc.wait(timeout=60)
+            stop_children([proc for _, proc in running.values()])
             raise
         return results
 
-    def _start(self, job: Job) -> subprocess.Popen[str]:
+    def _start(self, job: Job) -> Child:
         # files, not pipes: a child that prints a lot would block on a full pipe
         os.makedirs(job.log_dir, exist_ok=True)
-        with (
-            open(os.path.join(job.log_dir, f"{job.index}.out"), "w") as out,
-            open(os.path.join(job.log_dir, f"{job.index}.err"), "w") as err,
-        ):
-            return subprocess.Popen(
-                [sys.executable, "-m", "runlab", "run", *job.args, "--format", "json"],
-                stdout=out,
-                stderr=err,
-                text=True,
-                env=self._child_env(),
-            )
+        out, err = (os.path.join(job.log_dir, f"{job.index}{s}") for s in (".out", ".err"))
+        return self.starter.start(["run", *job.args], out, err, self._child_env())
 
     def _child_env(self) -> dict[str, str]:
         """Share the cores: each child gets cores/jobs intra-op threads (torch, BLAS) unless
@@ -67,10 +56,27 @@ class LocalLauncher(BaseLauncher):
         return env
 
 
-def _result(job: Job, proc: subprocess.Popen[str]) -> JobResult:
-    proc.wait()
+def stop_children(children: list[Child], grace: float = 5.0, term: float = 60.0) -> None:
+    """After a Ctrl-C: the children in this terminal's process group had it too and are
+    ending their runs (``stopped``); ``grace`` seconds on, the rest get SIGTERM (their runs
+    end ``preempted``), and ``term`` seconds later SIGKILL. (A SIGTERM at once would reach a
+    run in the middle of handling its Ctrl-C.)"""
+    deadline = time.monotonic() + grace
+    for proc in children:
+        proc.wait(max(0.0, deadline - time.monotonic()))
+    alive = [proc for proc in children if proc.poll() is None]
+    for proc in alive:
+        proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + term
+    for proc in alive:
+        if proc.wait(max(0.0, deadline - time.monotonic())) is None:
+            proc.send_signal(signal.SIGKILL)
+
+
+def _result(job: Job, proc: Child) -> JobResult:
+    code = proc.wait()
     with open(os.path.join(job.log_dir, f"{job.index}.out")) as fh:
         out = fh.read()
     with open(os.path.join(job.log_dir, f"{job.index}.err")) as fh:
         err = fh.read()
-    return parse_result(job.index, proc.returncode, out, err)
+    return parse_result(job.index, -1 if code is None else code, out, err)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -616,7 +617,15 @@ def _failure_reason(result: JobResult, values: list[float | None] | None) -> str
     if values is not None:
         return "the objective is missing or NaN in metrics.json"
     lines = [ln for ln in result.stderr_tail.splitlines() if ln.startswith("runlab: error")]
-    return lines[-1] if lines else f"exit code {result.returncode}"
+    if lines:
+        return lines[-1]
+    if result.returncode < 0:  # a segfault, the OOM killer, kill -9
+        try:
+            name = signal.Signals(-result.returncode).name
+        except ValueError:
+            name = f"signal {-result.returncode}"
+        return f"killed by {name} (exit code {result.returncode})"
+    return f"exit code {result.returncode}"
 
 
 def _write_trials(study: Any, folder: Path, objectives: list[str]) -> list[dict[str, Any]]:

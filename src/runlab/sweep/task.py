@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from runlab._io import atomic_write_text
 from runlab._provenance import scheduler_identity
 from runlab.sweep.batch import BATCH_FILE, BatchLauncher, BatchRecord, group_runs
+from runlab.sweep.warm import Child, RunStarter
 from runlab.tracking.state import LIVE_STATES
 
 
@@ -36,7 +36,12 @@ class TaskRunner:
         lines = tasks_file.read_text().splitlines()
         self.lines = [int(i) for i in lines[task].split()]
         self.launcher = _launcher_class(str(found.data["launcher"]))
-        self.child: subprocess.Popen[bytes] | None = None
+        self.child: Child | None = None
+        # a job of several runs forks them from a warm server (runlab.sweep.warm): only the
+        # first pays the imports; a job of one run gains nothing from it and starts it fresh
+        self.starter = RunStarter()
+        if len(self.lines) < 2 and self.starter.reason is None:
+            self.starter.reason = "one run in this job"
         self.signalled: int | None = None
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -68,16 +73,13 @@ class TaskRunner:
         logs = self.record.logs
         logs.mkdir(parents=True, exist_ok=True)
         header = f"== {_now()} on {os.uname().nodename} job {identity.get('job_id', '?')}\n"
-        with open(logs / f"{line}.out", "ab") as out, open(logs / f"{line}.err", "ab") as err:
-            out.write(header.encode())
-            err.write(header.encode())
-            out.flush()
-            err.flush()
-            self.child = subprocess.Popen(
-                [sys.executable, "-m", "runlab", *args, "--format", "json"],
-                stdout=out,
-                stderr=err,
-            )
+        out, err = str(logs / f"{line}.out"), str(logs / f"{line}.err")
+        for path in (out, err):
+            with open(path, "ab") as fh:
+                fh.write(header.encode())
+        self.child = self.starter.start(args, out, err, dict(os.environ), append=True)
+        code = self.child.wait()
+        while code is None:  # wait() returns early when a signal handler ran
             code = self.child.wait()
         self.child = None
         atomic_write_text(logs / f"{line}.exit", f"{code}\n")  # no sacct needed to know it

@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from runlab import _io
+from runlab._threads import helper_thread
 
 if TYPE_CHECKING:
     from runlab.tracking.run import Run
@@ -77,7 +78,7 @@ class Heartbeat:
         _io.atomic_write_json_fast(self.run.dir / "heartbeat.json", self.snapshot())
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="runlab-heartbeat", daemon=True)
+        self._thread = helper_thread(self._loop, "runlab-heartbeat")
         self._thread.start()
 
     def stop(self) -> None:

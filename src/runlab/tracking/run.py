@@ -24,7 +24,7 @@ from runlab.tracking.heartbeat import STOP_FILE, Heartbeat, interval_of
 from runlab.tracking.rates import TokenRates
 from runlab.tracking.roots import default_root
 from runlab.tracking.rundir import utc_now_iso
-from runlab.tracking.signals import Preempted, Signals
+from runlab.tracking.signals import END_CODES, Preempted, Signals
 from runlab.tracking.state import Pruned, RunState
 from runlab.tracking.summary import Summary
 from runlab.tracking.system import SystemMonitor, system_interval_of
@@ -353,6 +353,9 @@ class Run(RunFiles):
 
     def _beat(self) -> None:
         self._heartbeat.write()
+
+
+END_CODES.update({Run.__exit__.__code__, Run.finish.__code__})
 
 
 def start_run(

@@ -25,7 +25,7 @@ from runlab.tracking._stdout import StdoutCapture
 from runlab.tracking.heartbeat import STOP_FILE
 from runlab.tracking.roots import check_root
 from runlab.tracking.scalars import ScalarsCsv
-from runlab.tracking.signals import Preempted
+from runlab.tracking.signals import END_CODES, Preempted
 from runlab.tracking.state import Pruned, RunState
 
 if TYPE_CHECKING:
@@ -183,6 +183,9 @@ def finish(run: Run, status: RunState | str | None, exc: BaseException | None) -
         raise interrupt
     if interrupted:
         raise KeyboardInterrupt
+
+
+END_CODES.add(finish.__code__)
 
 
 def _record_error(run: Run, exc: BaseException) -> None:

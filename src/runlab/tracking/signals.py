@@ -10,7 +10,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
-from types import FrameType
+from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any
 
 from runlab.tracking.heartbeat import STOP_FILE
@@ -26,6 +26,20 @@ class Preempted(SystemExit):
 
     def __init__(self) -> None:
         super().__init__(128 + signal.SIGTERM)
+
+
+# The code of the functions that begin a run's end (Run.__exit__, Run.finish, rundir.finish):
+# a SIGTERM handled while one of them is on the stack, before the end notes signals itself,
+# must not raise there (the end would be skipped and the run left ``running``).
+END_CODES: set[CodeType] = set()
+
+
+def _ending(frame: FrameType | None, depth: int = 4) -> bool:
+    while frame is not None and depth > 0:
+        if frame.f_code in END_CODES:
+            return True
+        frame, depth = frame.f_back, depth - 1
+    return False
 
 
 def _in_main_thread() -> bool:
@@ -58,7 +72,9 @@ class Signals:
         if run.preempt_requested or run._finishing:
             return  # a second SIGTERM, or one while the run ends, must not interrupt the writes
         run.preempt_requested = True
-        if self.ready:  # else noted, and acted on by become_ready
+        if self.ready and _ending(frame):  # the end has begun (a Ctrl-C unwound the block)
+            run.event("on_signal", signal="SIGTERM")  # and it ends preempted, or stopped
+        elif self.ready:  # else noted, and acted on by become_ready
             self._act()
 
     def _act(self) -> None:

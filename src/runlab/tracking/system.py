@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from runlab import _io
+from runlab._threads import helper_thread
 
 if TYPE_CHECKING:
     from runlab.tracking.run import Run
@@ -115,7 +116,7 @@ class SystemMonitor:
         self._psutil = psutil
         self._gpus = _Gpus(self.device)
         self._out = _io.JsonlAppender(self.run.dir / SYSTEM_FILE, max_delay=0.0)
-        self._thread = threading.Thread(target=self._loop, name="runlab-system", daemon=True)
+        self._thread = helper_thread(self._loop, "runlab-system")
         self._thread.start()
 
     def _loop(self) -> None:

@@ -5,6 +5,7 @@ outcome; the caller decides what to print."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,10 +77,21 @@ def open_run(
         )
     if info:
         run.update_info(**info)
+    _process_event(run)
     alerts = Alerts(cfg["alerts"], run)
     if alerts.enabled:
         run.on_end(alerts.run_ended)
     return run, alerts
+
+
+def _process_event(run: Run) -> None:
+    """How a sweep's or study's launcher started this run's process (RUNLAB_PROCESS, set by
+    runlab.sweep.warm): forked from the warm server, or fresh and why."""
+    how = os.environ.get("RUNLAB_PROCESS", "")
+    if how == "warm":
+        run.event("on_process", process="warm")
+    elif how.startswith("fresh"):
+        run.event("on_process", process="fresh", reason=how.partition(": ")[2])
 
 
 def train_config(cfg: dict[str, Any], run: Run, ctx: LoopContext, alerts: Any = None) -> Outcome:

@@ -20,6 +20,7 @@ period. Conventions, as in empyrical unless stated:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -384,22 +385,38 @@ def _percentile(sorted_a: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
     return np.asarray(np.where(n > 0, out, np.nan))
 
 
+_BLOCK = 32  # columns per partial sort: a block transposed fits in cache
+
+
+def _blocks(a: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+    """The columns of ``a`` in blocks, each as contiguous rows (block x periods): a partial
+    sort down a column of a C-ordered array strides through memory (28 ms for one on 2520 x
+    1000 here); block by block, transposed while in cache, it costs 18 ms."""
+    for j in range(0, a.shape[1], _BLOCK):
+        cols = slice(j, j + _BLOCK)
+        yield cols, np.ascontiguousarray(a[:, cols].T)
+
+
 def _percentiles(r: _Returns, qs: list[float]) -> list[np.ndarray]:
     """np.percentile (linear) per column, NaN skipped. Without NaN every column has n values:
     one partial sort per percentile at a single position (several positions at once cost
-    NumPy 3-5x more), the neighbour read off as the max below or min above it."""
+    NumPy 3-5x more), the neighbour read off as the min above it, column block by block."""
     if r.has_nan:
         s, counts = _sorted_valid(r)
         return [_percentile(s, counts, q) for q in qs]
-    n, out = len(r), []
+    n, width = len(r), r.a.shape[1]
+    out = []
     for q in qs:
         pos = (n - 1) * q / 100.0
         lo = int(np.floor(pos))
         frac = pos - lo
-        part = np.partition(r.a, lo, axis=0)
-        below = part[lo]
-        above = part[lo + 1 :].min(axis=0) if frac > 0 and lo + 1 < n else below
-        out.append(below + (above - below) * frac)
+        value = np.empty(width)
+        for cols, rows in _blocks(r.a):
+            part = np.partition(rows, lo, axis=1)
+            below = part[:, lo]
+            above = part[:, lo + 1 :].min(axis=1) if frac > 0 and lo + 1 < n else below
+            value[cols] = below + (above - below) * frac
+        out.append(value)
     return out
 
 
@@ -428,7 +445,10 @@ def conditional_value_at_risk(returns: Any, cutoff: float = 0.05) -> Any:
     r = _Returns(returns)
     if len(r) and not r.has_nan:  # the same tail for every column: a partial sort
         last = int((len(r) - 1) * cutoff)
-        return r.result(np.partition(r.a, last, axis=0)[: last + 1].mean(axis=0))
+        tail = np.empty(r.a.shape[1])
+        for cols, rows in _blocks(r.a):
+            tail[cols] = np.partition(rows, last, axis=1)[:, : last + 1].mean(axis=1)
+        return r.result(tail)
     s, n = _sorted_valid(r)
     k = ((n - 1) * cutoff).astype(np.int64)  # index of the last value in the tail, per column
     csum = np.cumsum(np.where(np.isnan(s), 0.0, s), axis=0)

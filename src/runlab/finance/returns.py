@@ -446,8 +446,8 @@ def conditional_value_at_risk(returns: Any, cutoff: float = 0.05) -> Any:
     if len(r) and not r.has_nan:  # the same tail for every column: a partial sort
         last = int((len(r) - 1) * cutoff)
         tail = np.empty(r.a.shape[1])
-        for cols, rows in _blocks(r.a):
-            tail[cols] = np.partition(rows, last, axis=1)[:, : last + 1].mean(axis=1)
+        for block, rows in _blocks(r.a):
+            tail[block] = np.partition(rows, last, axis=1)[:, : last + 1].mean(axis=1)
         return r.result(tail)
     s, n = _sorted_valid(r)
     k = ((n - 1) * cutoff).astype(np.int64)  # index of the last value in the tail, per column

@@ -293,6 +293,11 @@ class Expression:
     def __repr__(self) -> str:
         return f"Expression({self.text!r})"
 
+    @property
+    def ast(self) -> Node:
+        """The parsed tree (tuples; see the comment above ``Node``), for translators."""
+        return self._ast
+
     def evaluate(self, lookup: Lookup) -> Any:
         """The expression's value; ``lookup(("metrics", "val_loss"))`` resolves names."""
         return self._eval(self._ast, lookup)

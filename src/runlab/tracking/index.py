@@ -18,12 +18,13 @@ from typing import Any
 from runlab import _io
 from runlab._yaml import load_yaml
 from runlab.errors import ConfigError, CorruptRunError
+from runlab.tracking import index_sql
 from runlab.tracking.expr import Expression, get_path, refuse_secret
 from runlab.tracking.liveness import derive_state
 from runlab.tracking.state import LIVE_STATES, RunState
 
 INDEX_FILE = "index.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: JSON columns SQLite can read (non-finite floats), (path, status) index
 _COLUMNS = (
     "id",
     "name",
@@ -50,6 +51,8 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created);
 CREATE INDEX IF NOT EXISTS runs_name ON runs(name);
 CREATE INDEX IF NOT EXISTS runs_parent ON runs(parent);
+CREATE INDEX IF NOT EXISTS runs_path ON runs(path);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
@@ -92,9 +95,9 @@ def _row(run_dir: Path, info: dict[str, Any], config: Any, metrics: Any) -> dict
         "pid": info.get("pid"),
         "parent": info.get("parent"),
         "trial": info.get("trial"),
-        "tags": _io.dumps(info.get("tags") or {}),
-        "metrics": _io.dumps(metrics if isinstance(metrics, dict) else {}),
-        "config": _io.dumps(config if isinstance(config, dict) else {}),
+        "tags": index_sql.to_json(info.get("tags") or {}),
+        "metrics": index_sql.to_json(metrics if isinstance(metrics, dict) else {}),
+        "config": index_sql.to_json(config if isinstance(config, dict) else {}),
         "path": run_dir.name,
     }
 
@@ -109,7 +112,7 @@ class IndexedRun(dict[str, Any]):
     def __getitem__(self, key: str) -> Any:
         value = dict.__getitem__(self, key)
         if key in self._JSON and isinstance(value, str):
-            value = json.loads(value)
+            value = index_sql.from_json(value)
             dict.__setitem__(self, key, value)
         return value
 
@@ -172,8 +175,12 @@ class RunIndex:
                 if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     con.execute("PRAGMA journal_mode = WAL")
                 con.execute("PRAGMA synchronous = NORMAL")
-                if con.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                version = con.execute("PRAGMA user_version").fetchone()[0]
+                if version != SCHEMA_VERSION:
+                    if version == 1:
+                        _rewrite_json(con)
                     con.executescript(_SCHEMA)
+                index_sql.register(con)
                 return con
             except sqlite3.OperationalError as err:
                 if "locked" not in str(err) and "busy" not in str(err):
@@ -238,14 +245,16 @@ class RunIndex:
     # ------------------------------------------------------------------ reads
     def _reconcile(self, con: sqlite3.Connection, warnings: list[str] | None) -> None:
         """Bring the table in line with the directories: add runs copied in, drop deleted
-        ones, re-read the files of runs the table believes live."""
+        ones, re-read the files of runs the table believes live. (Names only: a listing of
+        the root and the indexed paths; the live ones through the status index.)"""
         if warnings is not None:
             warnings.extend(n for n in self.notes if n not in warnings)
-        known = dict(con.execute("SELECT path, status FROM runs").fetchall())
-        on_disk = {e.name for e in os.scandir(self.root) if e.is_dir()}
-        new = [self.root / n for n in on_disk - known.keys() if is_run_dir(self.root / n)]
-        gone = [(p,) for p in known if p not in on_disk]
-        live = [self.root / p for p, status in known.items() if status in _LIVE and p in on_disk]
+        known = {p for (p,) in con.execute("SELECT path FROM runs")}
+        on_disk = {n for n in os.listdir(self.root) if not n.startswith(INDEX_FILE)}
+        new = [self.root / n for n in on_disk - known if is_run_dir(self.root / n)]
+        gone = [(p,) for p in known - on_disk]
+        live_sql = f"SELECT path FROM runs WHERE status IN ({_LIVE_SQL})"
+        live = [self.root / p for (p,) in con.execute(live_sql) if p in on_disk]
         fresh, problems = self._read_dirs(new + live)
         if warnings is not None:
             warnings.extend(problems)
@@ -291,12 +300,89 @@ class RunIndex:
             self._reconcile(con, warnings)
             return self._select(con)
 
-    def _live_state(self, row: IndexedRun) -> RunState:
+    def _sorted_page(
+        self, con: sqlite3.Connection, col: str, descending: bool, limit: int | None, offset: int
+    ) -> tuple[list[IndexedRun], int]:
+        """A page sorted on a plain column, runs without it last: the runs with a value in
+        the column's index order, then the rest (one ORDER BY col IS NULL, col would sort the
+        whole table: 0.26 s at 100,000 runs against milliseconds)."""
+        total = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+        valued = con.execute(f"SELECT count({col}) FROM runs").fetchone()[0]
+        rows: list[IndexedRun] = []
+        if offset < valued:
+            order = f"WHERE {col} IS NOT NULL ORDER BY {col} {'DESC' if descending else 'ASC'}"
+            rows = self._select(con, f"{order} LIMIT ? OFFSET ?", (limit or -1, offset))
+        if not limit or len(rows) < limit:
+            left = -1 if not limit else limit - len(rows)
+            tail = f"WHERE {col} IS NULL LIMIT ? OFFSET ?"
+            rows += self._select(con, tail, (left, max(0, offset - valued)))
+        return rows, total
+
+    def _query_sql(
+        self,
+        con: sqlite3.Connection,
+        where: Expression | None,
+        path: tuple[str, ...],
+        descending: bool,
+        limit: int | None,
+        offset: int,
+    ) -> tuple[list[IndexedRun], int]:
+        """:meth:`query` through index_sql: the named values only, the rows that can match
+        only, the page alone read whole. Same rows, same order as the Python path."""
+        names = index_sql.names_of(where, path)
+        reads = [index_sql.value_sql(name) for name in names]
+        narrowing = index_sql.Narrowing()
+        narrowed = narrowing.of(where.ast) if where is not None else None
+        index_sql.index_keys(con, narrowing.keys)
+        # rowid order (the Python path's), sorted here: an ORDER BY would stop SQLite from
+        # using the key indexes
+        columns = ", ".join(r[0] for r in reads)
+        sql = f"SELECT rowid, id, status, host, pid, created, path, {columns} FROM runs"
+        args = [a for r in reads for a in r[1]]
+        if narrowed is not None:
+            sql += f" WHERE {narrowed[0]}"
+            args += narrowed[1]
+        present: list[tuple[Any, str]] = []
+        absent: list[str] = []
+        for row in sorted(con.execute(sql, args)):
+            values = self._row_values(row[1:], names, reads)
+            if where is not None and not where.matches(values.get):
+                continue
+            key = values.get(path)
+            if key is None:
+                absent.append(row[1])
+            else:
+                present.append((_sort_key(key), row[1]))
+        present.sort(key=lambda item: item[0], reverse=descending)
+        ids = [run_id for _, run_id in present] + absent
+        page = ids[offset : offset + limit if limit else None]
+        if not page:
+            return [], len(ids)
+        rows: dict[str, IndexedRun] = {}
+        for start in range(0, len(page), 500):  # SQLite's cap on parameters
+            chunk = page[start : start + 500]
+            rows.update((r["id"], r) for r in self._select(con, _in_ids(chunk), tuple(chunk)))
+        return [rows[i] for i in page if i in rows], len(ids)
+
+    def _row_values(
+        self, row: tuple[Any, ...], names: list[tuple[str, ...]], reads: list[Any]
+    ) -> dict[tuple[str, ...], Any]:
+        values = {}
+        for name, (_, _, kind), raw in zip(names, reads, row[6:], strict=True):
+            if kind == "status" and raw in _LIVE:
+                raw = derive_state(raw, row[2], row[3], row[4], self._heartbeat(row[5])).value
+            values[name] = index_sql.decode(kind, raw)
+        return values
+
+    def _heartbeat(self, path: str) -> dict[str, Any] | None:
         try:
-            beat = _io.read_json(self.root / row["path"] / "heartbeat.json")
+            beat = _io.read_json(self.root / path / "heartbeat.json")
         except (OSError, ValueError):
-            beat = None
-        row.heartbeat = beat if isinstance(beat, dict) else None
+            return None
+        return beat if isinstance(beat, dict) else None
+
+    def _live_state(self, row: IndexedRun) -> RunState:
+        row.heartbeat = beat = self._heartbeat(row["path"])
         return derive_state(row["status"], row["host"], row["pid"], row["created"], beat)
 
     def query(
@@ -325,10 +411,9 @@ class RunIndex:
             self._reconcile(con, warnings)
             if where is None and len(path) == 1 and path[0] in _SQL_SORTABLE:
                 # The common `runlab ls`: let SQLite sort and cut; decode only what is shown.
-                total = con.execute("SELECT count(*) FROM runs").fetchone()[0]
-                order = f"ORDER BY {path[0]} IS NULL, {path[0]} {'DESC' if descending else 'ASC'}"
-                tail = f"{order} LIMIT ? OFFSET ?"
-                return self._select(con, tail, (limit or -1, offset)), total
+                return self._sorted_page(con, path[0], descending, limit, offset)
+            if index_sql.available():
+                return self._query_sql(con, where, path, descending, limit, offset)
             rows = self._select(con)
         if where is not None:
             rows = [r for r in rows if where.matches(r.lookup)]
@@ -339,9 +424,31 @@ class RunIndex:
         return rows[offset : offset + limit if limit else None], len(rows)
 
 
+def _rewrite_json(con: sqlite3.Connection) -> None:
+    """An index of schema 1 wrote NaN and Infinity as bare tokens: rewrite those rows."""
+    rows = con.execute(
+        "SELECT id, tags, metrics, config FROM runs WHERE metrics LIKE '%NaN%' OR metrics "
+        "LIKE '%Infinity%' OR config LIKE '%NaN%' OR config LIKE '%Infinity%' OR tags LIKE "
+        "'%NaN%' OR tags LIKE '%Infinity%'"
+    ).fetchall()
+    fixed = [
+        (*(index_sql.to_json(json.loads(text)) for text in texts), run_id)
+        for run_id, *texts in rows
+    ]
+    if fixed:
+        con.execute("BEGIN IMMEDIATE")
+        con.executemany("UPDATE runs SET tags = ?, metrics = ?, config = ? WHERE id = ?", fixed)
+        con.execute("COMMIT")
+
+
 # Plain columns SQLite can order by; `status` is not one: a live run's shown status is derived.
 _SQL_SORTABLE = set(_COLUMNS) - {"status", "tags", "metrics", "config"}
 _LIVE = {s.value for s in LIVE_STATES}
+_LIVE_SQL = ", ".join(f"'{s}'" for s in sorted(_LIVE))
+
+
+def _in_ids(ids: list[str]) -> str:
+    return f"WHERE id IN ({', '.join('?' for _ in ids)})"
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

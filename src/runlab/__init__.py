@@ -8,13 +8,27 @@
         run.log_epoch(0, {"train": {"loss": 0.3}, "val": {"loss": 0.4}})
 """
 
+from __future__ import annotations
+
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runlab._version import __version__
 from runlab.errors import RunlabError
-from runlab.tracking import Preempted, Run, RunRecord, RunState, load_runs
-from runlab.tracking.run import start_run as _start_run
+
+if TYPE_CHECKING:
+    from runlab.tracking import Preempted, Run, RunRecord, RunState, load_runs
+
+# what `import runlab` names, imported when first used: `runlab --help` and every command
+# that does not read runs pay nothing for them
+_LAZY = {
+    "Preempted": "runlab.tracking.run",
+    "Run": "runlab.tracking.run",
+    "RunRecord": "runlab.tracking.record",
+    "RunState": "runlab.tracking.state",
+    "load_runs": "runlab.tracking.record",
+    "load_model": "runlab.train.load",  # imports torch
+}
 
 
 def start_run(
@@ -27,6 +41,8 @@ def start_run(
     """:func:`runlab.tracking.run.start_run` (every option it takes), and ``sinks``
     (``["tensorboard", "wandb", "mlflow", "pkg.mod:MySink"]``) to mirror the run, with
     ``sink_options`` per sink (default: the config's own ``wandb:`` ... blocks)."""
+    from runlab.tracking.run import start_run as _start_run
+
     if "sinks" in options or "sink_options" in options:
         from runlab.sinks.mirror import with_mirrors
 
@@ -35,10 +51,12 @@ def start_run(
 
 
 def __getattr__(name: str) -> object:
-    if name == "load_model":  # imports torch: only when asked for
-        from runlab.train.load import load_model
+    if name in _LAZY:
+        import importlib
 
-        return load_model
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'runlab' has no attribute {name!r}")
 
 

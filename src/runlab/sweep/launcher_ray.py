@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -28,42 +30,29 @@ class RayOptions:
     gpus_per_trial: float = limits(0.0, ge=0)  # GPUs each run reserves (0.5: two per GPU)
 
 
-_STARTER: Any = None  # one per Ray worker process, which Ray reuses for task after task
-
-
 def _run_job(
-    args: list[str],
-    log_dir: str,
-    index: int,
-    threads: int | None,
-    cwd: str | None = None,
-    warm: bool = True,
+    args: list[str], log_dir: str, index: int, threads: int | None, cwd: str | None = None
 ) -> tuple[int, str, str]:
     """Run one `runlab run` (on whichever machine executes this) in the submitter's working
     directory when this machine has it, so that relative paths in a config mean what they
-    meant where the sweep was started; logs go to log_dir. ``warm``: forked from this Ray
-    worker's warm server (runlab.sweep.warm), so that a reused worker's later runs pay no
-    imports; otherwise (a GPU task: Ray ends its worker after each) a fresh process."""
-    global _STARTER
-    from runlab.sweep.warm import RunStarter
-
+    meant where the sweep was started; logs go to log_dir. A fresh process, not one forked
+    from a warm server (runlab.sweep.warm): Ray's cancel kills the worker and the processes
+    it started, and a run forked from a server there would outlive it."""
     env = dict(os.environ)
     if threads and "OMP_NUM_THREADS" not in env:
         env["OMP_NUM_THREADS"] = str(threads)
     os.makedirs(log_dir, exist_ok=True)
-    if _STARTER is None:
-        _STARTER = RunStarter()
-    starter = _STARTER if warm else RunStarter()
-    if not warm and starter.reason is None:
-        starter.reason = "a GPU task (Ray ends its worker after it)"
-    out, err = (os.path.join(log_dir, f"{index}{suffix}") for suffix in (".out", ".err"))
-    cwd = cwd if cwd and os.path.isdir(cwd) else None
-    code = starter.start(["run", *args], out, err, env, cwd=cwd).wait()
-    texts = []
-    for path in (out, err):
-        with open(path, errors="replace") as fh:
-            texts.append(fh.read())
-    return -1 if code is None else code, texts[0], texts[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "runlab", "run", *args, "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd if cwd and os.path.isdir(cwd) else None,
+    )
+    for suffix, text in ((".out", proc.stdout), (".err", proc.stderr)):
+        with open(os.path.join(log_dir, f"{index}{suffix}"), "w") as fh:
+            fh.write(text)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 class RayLauncher(BaseLauncher):
@@ -111,9 +100,7 @@ class RayLauncher(BaseLauncher):
                 if not exhausted:
                     new, exhausted = take(source, self.jobs - len(inflight))
                     for job in new:
-                        ref = task.remote(
-                            job.args, job.log_dir, job.index, threads, cwd, self.gpus == 0
-                        )
+                        ref = task.remote(job.args, job.log_dir, job.index, threads, cwd)
                         inflight[ref] = job
                 if not inflight:
                     break

@@ -1,7 +1,35 @@
-"""Recording runs: the live :class:`Run`, the read-only :class:`RunRecord`, the index."""
+"""Recording runs: the live :class:`Run`, the read-only :class:`RunRecord`, the index.
 
-from runlab.tracking.record import RunRecord, load_runs
-from runlab.tracking.run import Preempted, Run, start_run
-from runlab.tracking.state import RunState
+The names below are imported when first used, so that importing one module of this package
+(``runlab.tracking.roots`` for a command's help text) does not import them all."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runlab.tracking.record import RunRecord, load_runs
+    from runlab.tracking.run import Preempted, Run, start_run
+    from runlab.tracking.state import RunState
+
+_LAZY = {
+    "RunRecord": "runlab.tracking.record",
+    "load_runs": "runlab.tracking.record",
+    "Preempted": "runlab.tracking.run",
+    "Run": "runlab.tracking.run",
+    "start_run": "runlab.tracking.run",
+    "RunState": "runlab.tracking.state",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'runlab.tracking' has no attribute {name!r}")
+
 
 __all__ = ["Preempted", "Run", "RunRecord", "RunState", "load_runs", "start_run"]

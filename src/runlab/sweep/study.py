@@ -205,9 +205,10 @@ def none_pruner() -> Any:
     return optuna.pruners.NopPruner()
 
 
-def storage_for(url: str | None, root: Path) -> Any:
+def storage_for(url: str | None, root: Path, opened: bool = False) -> Any:
     """Optuna storage: default SQLite under the runs root, with a busy timeout so parallel
-    trials never fail with "database is locked"; any other Optuna URL as given."""
+    trials never fail with "database is locked"; any other Optuna URL as given. ``opened``:
+    the study's process has created and checked it already (a trial's run skips that)."""
     optuna = require("optuna", "tune", "runlab tune")
     if url is None:
         (root / "studies").mkdir(parents=True, exist_ok=True)
@@ -225,8 +226,9 @@ def storage_for(url: str | None, root: Path) -> Any:
             "postgresql://user@host/db, mysql+pymysql://... or a path ending in .log"
         )
     kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
+    skip = {"skip_compatibility_check": True, "skip_table_creation": True} if opened else {}
     try:
-        return raced(lambda: optuna.storages.RDBStorage(url, engine_kwargs=kwargs))
+        return raced(lambda: optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **skip))
     except ImportError as err:  # the URL's database driver is not installed
         cause = err.__cause__ if isinstance(err.__cause__, ImportError) else err
         module = (cause.name or "").split(".")[0]
@@ -702,7 +704,7 @@ class TrialReporter:
         info = json.loads(spec)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.load_study(
-            study_name=info["study"], storage=storage_for(info["storage"], Path("."))
+            study_name=info["study"], storage=storage_for(info["storage"], Path("."), opened=True)
         )
         trial = optuna.trial.Trial(study, int(info["trial_id"]))
         return cls(trial, str(info["objective"]), bool(info.get("report", True)))

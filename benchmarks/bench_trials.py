@@ -25,6 +25,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from bench_tune import plain_optuna, ray_tune  # the same references as bench_tune.py
+
 REPO = Path(__file__).resolve().parents[1]
 QUICK = str(REPO / "examples" / "quickstart.yaml")
 TRIVIAL = ["trainer.epochs=1", "data.n_samples=256"]
@@ -90,40 +92,6 @@ def tune(root: Path, trials: int, *extra: str, env: dict[str, str] | None = None
         "steady": statistics.median(gaps) if gaps else float("nan"),
         "run": statistics.median(d for _, d in runs),
     }
-
-
-def plain_optuna(trials: int) -> float:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with tempfile.TemporaryDirectory() as tmp:
-        study = optuna.create_study(storage=f"sqlite:///{tmp}/o.db")
-        t0 = time.perf_counter()
-        study.optimize(lambda t: (t.suggest_float("x", 0, 1) - 0.5) ** 2, n_trials=trials)
-        return (time.perf_counter() - t0) / trials
-
-
-def ray_tune(trials: int) -> float | None:
-    try:
-        import ray
-        from ray import tune as rtune
-    except ImportError:
-        return None
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-             configure_logging=False)  # fmt: skip
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            tuner = rtune.Tuner(
-                lambda config: {"loss": (config["x"] - 0.5) ** 2},
-                param_space={"x": rtune.uniform(0, 1)},
-                tune_config=rtune.TuneConfig(num_samples=trials, metric="loss", mode="min"),
-                run_config=rtune.RunConfig(verbose=0, storage_path=tmp),
-            )
-            t0 = time.perf_counter()
-            tuner.fit()
-            return (time.perf_counter() - t0) / trials
-    finally:
-        ray.shutdown()
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
+from runlab._imports import lazy_attribute
 from runlab._version import __version__
 from runlab.errors import RunlabError
 
@@ -51,13 +52,7 @@ def start_run(
 
 
 def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'runlab' has no attribute {name!r}")
+    return lazy_attribute(globals(), _LAZY, name, __name__)
 
 
 __all__ = [

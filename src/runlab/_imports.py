@@ -22,6 +22,16 @@ def require(module: str, extra: str, feature: str) -> ModuleType:
         ) from exc
 
 
+def lazy_attribute(namespace: dict[str, Any], table: dict[str, str], name: str, owner: str) -> Any:
+    """A module's PEP 562 ``__getattr__``: ``name`` from the module ``table`` maps it to,
+    imported on first use and kept in the module's ``namespace``."""
+    if name not in table:
+        raise AttributeError(f"module {owner!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(table[name]), name)
+    namespace[name] = value
+    return value
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices``, or nothing."""
     close = difflib.get_close_matches(word, [c for c in choices if c != word], n=1, cutoff=0.6)

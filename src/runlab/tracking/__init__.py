@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from runlab._imports import lazy_attribute
+
 if TYPE_CHECKING:
     from runlab.tracking.record import RunRecord, load_runs
     from runlab.tracking.run import Preempted, Run, start_run
@@ -23,13 +25,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'runlab.tracking' has no attribute {name!r}")
+    return lazy_attribute(globals(), _LAZY, name, __name__)
 
 
 __all__ = ["Preempted", "Run", "RunRecord", "RunState", "load_runs", "start_run"]

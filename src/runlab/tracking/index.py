@@ -25,23 +25,7 @@ from runlab.tracking.state import LIVE_STATES, RunState
 
 INDEX_FILE = "index.db"
 SCHEMA_VERSION = 2  # 2: JSON columns SQLite can read (non-finite floats), (path, status) index
-_COLUMNS = (
-    "id",
-    "name",
-    "status",
-    "created",
-    "started",
-    "ended",
-    "duration",
-    "host",
-    "pid",
-    "parent",
-    "trial",
-    "tags",
-    "metrics",
-    "config",
-    "path",
-)
+_COLUMNS = index_sql.COLUMNS
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, name TEXT, status TEXT, created TEXT, started TEXT, ended TEXT,

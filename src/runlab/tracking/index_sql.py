@@ -23,22 +23,12 @@ from runlab import _io
 from runlab.tracking.expr import Expression, Node, get_path
 
 NONFINITE = "$float"
+# the index's columns, in table order (runlab.tracking.index); the JSON ones hold objects
+COLUMNS = ("id", "name", "status", "created", "started", "ended", "duration", "host", "pid",
+           "parent", "trial", "tags", "metrics", "config", "path")  # fmt: skip
 JSON_COLUMNS = ("tags", "metrics", "config")
 # plain columns an expression can name, as IndexedRun.lookup resolves them
-PLAIN = (
-    "id",
-    "name",
-    "status",
-    "created",
-    "started",
-    "ended",
-    "duration",
-    "host",
-    "pid",
-    "parent",
-    "trial",
-    "path",
-)
+PLAIN = tuple(c for c in COLUMNS if c not in JSON_COLUMNS)
 _SEP = "\x1f"
 
 

@@ -138,3 +138,25 @@ def test_ctrl_c_stops_every_child_and_every_run_ends_with_a_status(root, tmp_pat
     runs = [runlab.RunRecord(p) for p in root.glob("2*") if (p / "run.json").exists()]
     assert len(runs) == 2, err  # the third never started
     assert {r.state.value for r in runs} <= {"preempted", "stopped"}, [r.state for r in runs]
+
+
+def test_a_script_without_a_main_guard_runs_once(root, tmp_path) -> None:
+    """multiprocessing re-imports the submitter's __main__ in its children: a script calling
+    runlab with no `if __name__ == "__main__":` would run again in every run's process."""
+    config = crash_config(tmp_path)
+    script = tmp_path / "sweep_script.py"
+    script.write_text(
+        "import sys\n"
+        "print('script ran', flush=True)\n"
+        "from runlab.cli.main import main\n"
+        f"main(['sweep', {str(config)!r}, '+x=1,2', '-o', {str(root)!r}])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=180,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("script ran") == 1
+    logs = " ".join(p.read_text() for p in root.glob("sweeps/*/logs/*"))
+    assert "script ran" not in logs
+    assert len([p for p in root.glob("2*") if (p / "run.json").exists()]) == 2

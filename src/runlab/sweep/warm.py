@@ -20,6 +20,7 @@ import runpy
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 PRELOAD = "runlab.sweep._preload"
@@ -113,8 +114,33 @@ class RunStarter:
             args=(args, *files, env, cwd),
             name="runlab-run",
         )
-        proc.start()
+        with _main_hidden():
+            proc.start()
         return Child(proc, warm=True)
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """multiprocessing re-imports the submitter's ``__main__`` in each child (by path, or by
+    module name under ``python -m``) so that pickled functions from it resolve; a script that
+    calls runlab without an ``if __name__ == "__main__":`` guard would then run again in every
+    child. The child needs nothing from it (its target is in this module): hide it while the
+    child is prepared."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
+    }
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
+        if "__spec__" not in saved:
+            main.__dict__.pop("__spec__", None)
 
 
 def run_in_child(

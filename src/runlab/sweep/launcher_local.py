@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from runlab.sweep.launchers import BaseLauncher, Job, JobResult, check_jobs, parse_result, take
-from runlab.sweep.warm import Child, RunStarter
+from runlab.sweep.warm import Child, RunStarter, wait_any
 
 
 class LocalLauncher(BaseLauncher):
@@ -35,7 +35,8 @@ class LocalLauncher(BaseLauncher):
                         result = _result(job, proc)
                         results.append(result)
                         on_done(result)
-                time.sleep(0.05)
+                if running:
+                    wait_any([proc for _, proc in running.values()], 0.5)
         except KeyboardInterrupt:
             stop_children([proc for _, proc in running.values()])
             raise

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import runpy
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -59,6 +61,11 @@ class Child:
             return code
         self.proc.join(timeout)
         return self.poll()
+
+    @property
+    def sentinel(self) -> int | None:
+        """A descriptor that becomes readable when the process ends (warm ones only)."""
+        return int(self.proc.sentinel) if self.warm else None
 
     def send_signal(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):  # ended already
@@ -141,6 +148,16 @@ def _main_hidden() -> Iterator[None]:
         main.__dict__.update(saved)
         if "__spec__" not in saved:
             main.__dict__.pop("__spec__", None)
+
+
+def wait_any(children: list[Child], timeout: float) -> None:
+    """Until one of ``children`` ends or ``timeout`` seconds pass: at once for warm ones (their
+    sentinels), by polling for fresh ones."""
+    sentinels = [c.sentinel for c in children if c.sentinel is not None]
+    if sentinels and len(sentinels) == len(children):
+        multiprocessing.connection.wait(sentinels, timeout)
+    else:
+        time.sleep(min(timeout, 0.05))
 
 
 def run_in_child(

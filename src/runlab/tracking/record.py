@@ -140,6 +140,13 @@ class RunRecord:
     def steps(self) -> list[dict[str, Any]]:
         return _io.read_jsonl(self.path / "steps.jsonl")
 
+    def step_series(self) -> dict[str, Any]:
+        """``{name: (steps, values)}`` NumPy arrays of every numeric step scalar, through the
+        columnar cache beside steps.jsonl (runlab.tracking.series): cheap for a long run."""
+        from runlab.tracking.series import step_columns
+
+        return step_columns(self.path)
+
     def scalars(self, as_frame: bool = False) -> Any:
         """Rows of scalars.csv (one per epoch and split); a DataFrame with ``as_frame``."""
         rows = read_scalars(self.path / "scalars.csv")

@@ -180,7 +180,7 @@ def stdout_tail(record: RunRecord, lines: int = 200) -> str:
 def series(record: RunRecord, points: int = 1000) -> dict[str, Any]:
     """Charts of a run: ``epoch`` {metric: {split: [xs, ys]}} from scalars.csv and ``step``
     {name: [xs, ys]} from steps.jsonl, each downsampled to about ``points``."""
-    from runlab.web.downsample import min_max_buckets
+    from runlab.web.downsample import min_max_array, min_max_buckets
 
     epoch: dict[str, dict[str, list[list[Any]]]] = {}
     for row in record.scalars():
@@ -192,15 +192,37 @@ def series(record: RunRecord, points: int = 1000) -> dict[str, Any]:
             xs.append(row.get("epoch"))
             ys.append(value)
     steps: dict[str, list[list[Any]]] = {}
-    for key, (xs, ys) in _steps(record.path / "steps.jsonl").items():
-        kept = min_max_buckets(xs, ys, points)
-        steps[key] = [[p[0] for p in kept], [p[1] for p in kept]]
+    for key, (xs, ys) in _step_columns(record.path).items():
+        kept = min_max_array(xs, ys, points)
+        steps[key] = [[_plain(p[0]) for p in kept], [p[1] for p in kept]]
     system: dict[str, list[list[Any]]] = {}
     for key, (xs, ys) in _steps(record.path / "system.jsonl", x="time").items():
         start = xs[0] if xs else 0.0
         kept = min_max_buckets([round(x - start, 3) for x in xs], ys, points)
         system[key] = [[p[0] for p in kept], [p[1] for p in kept]]
     return {"epoch": epoch, "step": steps, "system": system}
+
+
+def _plain(step: float) -> float | int:
+    """A step as logged: an integer step is shown as one."""
+    return int(step) if step.is_integer() else step
+
+
+def _step_columns(run_dir: Path) -> Any:
+    """steps.jsonl as columns (runlab.tracking.series: its cache beside the file), read again
+    only when the file changed."""
+    try:
+        stat = (run_dir / "steps.jsonl").stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    return _read_step_columns(str(run_dir), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)  # a live run's page polls
+def _read_step_columns(run_dir: str, mtime: int, size: int) -> Any:
+    from runlab.tracking.series import step_columns
+
+    return step_columns(run_dir)
 
 
 def _finite(value: Any) -> TypeGuard[float]:

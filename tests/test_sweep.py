@@ -260,3 +260,35 @@ def test_a_grid_checked_together_is_each_combination_composed_alone(tmp_path: Pa
     with pytest.raises(ConfigError) as grid:
         load_grid(cfg, bad)
     assert str(grid.value) == str(alone.value)
+
+
+def test_a_studys_trials_in_one_process_are_each_config_composed_alone(tmp_path: Path) -> None:
+    """`runlab tune --in-process` composes the shared part once (ConfigSeries): each trial's
+    config against load_checked of it alone, over a run of trials with values, mappings
+    (merged, so each trial starts afresh), a key of the user's own (Hydra's whole way), and a
+    bad value (the same error)."""
+    from runlab.errors import ConfigError
+    from runlab.train.checks import ConfigSeries, load_checked
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "data: {source: synthetic.regression, n_samples: 64}\nmodel: {hidden: [4]}\n"
+        "trainer: {epochs: 2}\nmine: {lr_copy: '${optim.lr}'}\n"
+    )
+    fixed = ["trainer.epochs=1", "+tag=x"]
+    series = ConfigSeries(cfg, fixed)
+    trials = [
+        ["optim.lr=0.1", "model.hidden=[8]"],
+        ["optim.lr=0.2", "model.hidden=[8,8]"],
+        ["optim.lr=0.3", "trainer.early_stopping={patience:2,min_delta:0.1}"],
+        ["optim.lr=0.4", "trainer.early_stopping={patience:1}"],
+        ["optim.lr=0.5", "+mine.extra=1"],  # a key of the user's own: Hydra's whole way
+        ["optim.lr=0.6", "optim.weight_decay=0.01"],
+    ]
+    for extra in trials:
+        assert series.load(extra) == load_checked(cfg, fixed + extra), extra
+    with pytest.raises(ConfigError) as alone:
+        load_checked(cfg, [*fixed, "trainer.epochs=ten"])
+    with pytest.raises(ConfigError) as together:
+        series.load(["trainer.epochs=ten"])
+    assert str(together.value) == str(alone.value)

@@ -250,47 +250,82 @@ def compose_grid(
     copy as Hydra applies value overrides (``ConfigLoaderImpl._apply_overrides_to_config``),
     then resolved. Anything else (group choices, keys of the user's own, a defaults list)
     takes Hydra's whole way for each. A 1,000-point grid: about 100 s -> a few seconds."""
-    path = Path(path)
-    if len(combinations) < 2 or path.suffix != ".yaml" or _has_defaults(path):
+    if len(combinations) < 2:
         return [compose(path, c) for c in combinations]
     common = [o for o in combinations[0] if all(o in c for c in combinations[1:])]
-    config_dir, name = config_root(path.resolve())
-    groups = declared_groups(path)
-    promoted = [
-        _promote([o for o in c if o not in common], path, config_dir, groups) for c in combinations
-    ]
-    if any(not item.startswith("++") for items in promoted for item in items):
+    composer = Composer(path, common)
+    rest = [[o for o in c if o not in common] for c in combinations]
+    if not all(composer.applies(extra) for extra in rest):
         return [compose(path, c) for c in combinations]
     first = compose(path, combinations[0])  # and every check of the file itself
+    return [first, *composer.many(rest[1:])]
 
-    import copy
 
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf import OmegaConf
+class Composer:
+    """``compose(path, common + extra)`` for one ``extra`` after another (a study's trials, a
+    grid's combinations): Hydra composes ``path`` with ``common`` once, and each ``extra`` of
+    runlab's own keys is applied to a copy as Hydra applies value overrides. An ``extra`` it
+    cannot apply so (a group choice, a key of the user's own, a file with a ``defaults:``
+    list) is composed by Hydra whole."""
 
-    with initialize_config_dir(config_dir=str(config_dir), version_base=None):
-        base = hydra_compose(config_name=name, overrides=_promote(common, path, config_dir))
-    parser, out, known = OverridesParser.create(), [first], {}
-    for item in dict.fromkeys(i for items in promoted[1:] for i in items):  # each parsed once
-        known[item] = parser.parse_overrides([item])[0]
-    parsed = [[known[item] for item in items] for items in promoted[1:]]
-    # Every combination sets the same keys: when no value is a mapping (which Hydra merges into
-    # what is there), each one's values replace the last one's, so one copy serves them all.
-    keys = {tuple(sorted(o.key_or_group for o in p)) for p in parsed}
-    reuse = len(keys) == 1 and not any(isinstance(o.value(), dict) for p in parsed for o in p)
-    shared = copy.deepcopy(base)
-    for overrides in parsed:
-        cfg = shared if reuse else copy.deepcopy(base)
-        try:
-            ConfigLoaderImpl._apply_overrides_to_config(overrides, cfg)
-            data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-        except Exception as err:
-            raise _explain(err, path, config_dir) from err
-        out.append({str(k): v for k, v in data.items()} if isinstance(data, dict) else {})
-    return out
+    def __init__(self, path: str | os.PathLike[str], common: list[str]) -> None:
+        self.path, self.common = Path(path), list(common)
+        self.fast = self.path.suffix == ".yaml" and not _has_defaults(self.path)
+        self.base: Any = None
+        if self.fast:
+            self.config_dir, self.name = config_root(self.path.resolve())
+            self.groups = declared_groups(self.path)
+
+    def _promoted(self, extra: list[str]) -> list[str]:
+        return _promote(extra, self.path, self.config_dir, self.groups)
+
+    def applies(self, extra: list[str]) -> bool:
+        return self.fast and all(item.startswith("++") for item in self._promoted(extra))
+
+    def _base(self) -> Any:
+        if self.base is None:
+            from hydra import compose as hydra_compose
+            from hydra import initialize_config_dir
+
+            promoted = _promote(self.common, self.path, self.config_dir)
+            with initialize_config_dir(config_dir=str(self.config_dir), version_base=None):
+                self.base = hydra_compose(config_name=self.name, overrides=promoted)
+        return self.base
+
+    def compose(self, extra: list[str]) -> dict[str, Any]:
+        if not self.applies(extra):
+            return compose(self.path, self.common + extra)
+        return self.many([extra])[0]
+
+    def many(self, extras: list[list[str]]) -> list[dict[str, Any]]:
+        """Each of ``extras`` (all applicable) composed."""
+        import copy
+
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+        from omegaconf import OmegaConf
+
+        base = self._base()
+        promoted = [self._promoted(extra) for extra in extras]
+        parser, known = OverridesParser.create(), {}
+        for item in dict.fromkeys(i for items in promoted for i in items):  # each parsed once
+            known[item] = parser.parse_overrides([item])[0]
+        parsed = [[known[item] for item in items] for items in promoted]
+        # Every combination sets the same keys: when no value is a mapping (which Hydra merges
+        # into what is there), each one's values replace the last one's, so one copy serves all.
+        keys = {tuple(sorted(o.key_or_group for o in p)) for p in parsed}
+        reuse = len(keys) == 1 and not any(isinstance(o.value(), dict) for p in parsed for o in p)
+        shared = copy.deepcopy(base)
+        out = []
+        for overrides in parsed:
+            cfg = shared if reuse else copy.deepcopy(base)
+            try:
+                ConfigLoaderImpl._apply_overrides_to_config(overrides, cfg)
+                data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+            except Exception as err:
+                raise _explain(err, self.path, self.config_dir) from err
+            out.append({str(k): v for k, v in data.items()} if isinstance(data, dict) else {})
+        return out
 
 
 def _has_defaults(path: Path) -> bool:

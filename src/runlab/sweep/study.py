@@ -24,7 +24,7 @@ from runlab.sweep.batch import BatchLauncher
 from runlab.sweep.launchers import Job, JobResult, launcher_choice, make_launcher
 from runlab.sweep.plugins import PRUNERS, SAMPLERS
 from runlab.tracking.groups import StudyRecord
-from runlab.train.checks import load_checked
+from runlab.train.checks import ConfigSeries, load_checked
 
 T = TypeVar("T")
 
@@ -403,9 +403,10 @@ def run_study(
     source = _Trials(study, space, config, fixed, root, name, objectives, url)
     deadline = time.time() + seconds if seconds else None
     if in_process:
+        configs = ConfigSeries(config, fixed)  # the shared part composed once for all trials
         for job in source.jobs(trials, deadline):
             source.done(
-                _run_in_process(job, source.asked[job.index], config, root, name, objectives)
+                _run_in_process(job, source.asked[job.index], configs, root, name, objectives)
             )
     else:
         pool.launch(source.jobs(trials, deadline), source.done)
@@ -534,7 +535,7 @@ class _Trials:
 
 
 def _run_in_process(
-    job: Job, trial: Any, config: str, root: Path, name: str, objectives: list[str]
+    job: Job, trial: Any, configs: ConfigSeries, root: Path, name: str, objectives: list[str]
 ) -> JobResult:
     """A trial in this process (``--in-process``), through the loop the config names, as
     ``runlab run`` trains it: no interpreter or import cost, but GPU memory and any leaked
@@ -547,7 +548,7 @@ def _run_in_process(
     args = job.args
     overrides = args[1 : args.index("--output-dir")]
     try:
-        cfg = load_checked(config, overrides)
+        cfg = configs.load(overrides[len(configs.common) :])
         baseline = load_baseline(cfg["baseline"], root) if cfg["baseline"] else None
         run, alerts = open_run(
             cfg,

@@ -93,6 +93,32 @@ def load_grid(path: str | os.PathLike[str], combinations: list[list[str]]) -> li
     return [checked(first), *(checked(resolve(c, like)) for c in composed[1:])]
 
 
+class ConfigSeries:
+    """:func:`load_checked` of ``path`` with ``common`` plus one ``extra`` after another (a
+    study's trials in one process): Hydra composes the shared part once
+    (:class:`runlab.config.compose.Composer`) and each config's blocks that equal the first
+    one's are not checked again. The first is loaded the whole way (every check of the file)."""
+
+    def __init__(self, path: str | os.PathLike[str], common: list[str]) -> None:
+        from runlab.config.compose import Composer
+
+        self.path, self.common = path, list(common)
+        self.composer = Composer(path, common)
+        self.like: tuple[dict[str, Any], dict[str, Any]] | None = None
+
+    def load(self, extra: list[str]) -> dict[str, Any]:
+        from runlab.config.compose import compose
+        from runlab.config.validate import resolve
+
+        if self.like is None or not self.composer.applies(extra):
+            composed = compose(self.path, self.common + extra)
+            resolved = resolve(composed)
+            if self.like is None:
+                self.like = (composed, resolved)
+            return checked(resolved)
+        return checked(resolve(self.composer.compose(extra), self.like))
+
+
 def checked(cfg: dict[str, Any]) -> dict[str, Any]:
     """A resolved config with its names, loop options, gates and sinks checked."""
     check_names(cfg)

@@ -14,7 +14,7 @@ from runlab.sweep.warm import Child, RunStarter, wait_any
 class LocalLauncher(BaseLauncher):
     """A pool of ``jobs`` child processes, each a `runlab run ...` forked from a warm server
     (runlab.sweep.warm; a fresh `python -m runlab run` where that cannot be). Ctrl-C in the
-    parent sends SIGTERM to every child (their runs end ``preempted``) and re-raises."""
+    parent stops every child (:func:`stop_children`) and re-raises."""
 
     def __init__(self, jobs: int = 1) -> None:
         self.jobs = check_jobs(jobs)

@@ -24,7 +24,7 @@ from runlab.tracking.liveness import derive_state
 from runlab.tracking.state import LIVE_STATES, RunState
 
 INDEX_FILE = "index.db"
-SCHEMA_VERSION = 2  # 2: JSON columns SQLite can read (non-finite floats), (path, status) index
+SCHEMA_VERSION = 2  # 2: JSON columns SQLite can read (non-finite floats); path, status indexes
 _COLUMNS = index_sql.COLUMNS
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
@@ -426,7 +426,7 @@ def _rewrite_json(con: sqlite3.Connection) -> None:
 
 
 # Plain columns SQLite can order by; `status` is not one: a live run's shown status is derived.
-_SQL_SORTABLE = set(_COLUMNS) - {"status", "tags", "metrics", "config"}
+_SQL_SORTABLE = set(index_sql.PLAIN) - {"status"}
 _LIVE = {s.value for s in LIVE_STATES}
 _LIVE_SQL = ", ".join(f"'{s}'" for s in sorted(_LIVE))
 

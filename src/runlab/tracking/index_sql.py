@@ -64,11 +64,6 @@ def from_json(text: str) -> Any:
     return json.loads(text)
 
 
-def needs_rewrite(text: str) -> bool:
-    """An older index's JSON text that SQLite cannot read (a bare NaN or Infinity)."""
-    return ("NaN" in text or "Infinity" in text) and to_json(json.loads(text)) != text
-
-
 def _get(text: str | None, joined: str) -> str | None:
     """SQL function runlab_get(column, path): get_path's answer, as JSON text (the dotted-key
     lookups a JSON path cannot make)."""
@@ -95,9 +90,9 @@ def value_sql(path: tuple[str, ...]) -> tuple[str, list[Any], str]:
         if not rest:
             return head, [], "json"
         joined = _SEP.join(rest)
-        if any('"' in p or "\\" in p for p in rest):
+        json_path = _json_path(rest)
+        if json_path is None:
             return f"runlab_get({head}, ?)", [joined], "json"
-        json_path = "$" + "".join(f'."{p}"' for p in rest)
         if len(rest) == 1:  # one key: no dotted-key alternative to look for
             return f"{head} -> ?", [json_path], "json"
         return f"COALESCE({head} -> ?, runlab_get({head}, ?))", [json_path, joined], "json"
@@ -155,9 +150,9 @@ class Narrowing:
         if head in PLAIN and head != "status" and not rest:
             kinds = "('integer', 'real')" if number else "('text')"
             return f"typeof({head}) IN {kinds} AND {head} {_ORDER_OPS[op]} ?", [const]
-        if head not in JSON_COLUMNS or not rest or any(_unsafe(p) for p in rest):
+        json_path = _json_path(rest) if head in JSON_COLUMNS and rest else None
+        if json_path is None:
             return None
-        json_path = "$" + "".join(f'."{p}"' for p in rest)
         key = f"json_extract({head}, '{json_path}')"
         self.keys.add(key)
         # A JSON true reads as 1 and a string compares with a number by kind in SQL: rows
@@ -180,8 +175,12 @@ def _folded(node: Node) -> Node:
     return node
 
 
-def _unsafe(part: str) -> bool:
-    return any(c in part for c in "\"'\\")
+def _json_path(parts: tuple[str, ...]) -> str | None:
+    """SQLite's JSON path to ``parts`` (``$."a"."b"``), safe to write into SQL as a literal;
+    None for a key holding a quote or a backslash (read through runlab_get instead)."""
+    if any(c in part for part in parts for c in "\"'\\"):
+        return None
+    return "$" + "".join(f'."{p}"' for p in parts)
 
 
 MAX_KEY_INDEXES = 32

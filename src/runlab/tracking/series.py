@@ -83,14 +83,20 @@ def _parse(data: bytes) -> tuple[dict[str, Any], int]:
 
 
 def _load_cache(cache: Path, head: bytes) -> tuple[dict[str, Any], int] | None:
+    """The cache of this very file, or None (another file's, or damaged: read around)."""
     try:
         with np.load(cache, allow_pickle=False) as npz:
             meta = json.loads(str(npz["__meta__"]))
             if meta.get("head") != head.hex():
                 return None
-            return {k: npz[k] for k in npz.files if k != "__meta__"}, int(meta["offset"])
-    except (OSError, ValueError, KeyError):
+            columns = {k: npz[k] for k in npz.files if k != "__meta__"}
+            offset = int(meta["offset"])
+    except Exception:  # a torn zip, a missing array, anything np.load refuses
         return None
+    rows = len(columns.get("__x__", ()))
+    if "__x__" not in columns or any(c.shape != (rows,) for c in columns.values()):
+        return None
+    return columns, offset
 
 
 def _write_cache(cache: Path, columns: dict[str, Any], offset: int, head: bytes) -> None:

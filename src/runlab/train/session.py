@@ -87,7 +87,7 @@ def open_run(
 def _process_event(run: Run) -> None:
     """How a sweep's or study's launcher started this run's process (RUNLAB_PROCESS, set by
     runlab.sweep.warm): forked from the warm server, or fresh and why."""
-    how = os.environ.get("RUNLAB_PROCESS", "")
+    how = os.environ.pop("RUNLAB_PROCESS", "")  # for this run only, not a command it starts
     if how == "warm":
         run.event("on_process", process="warm")
     elif how.startswith("fresh"):

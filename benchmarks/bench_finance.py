@@ -4,7 +4,8 @@ array, and column by column), quantstats on a DataFrame, and a plain NumPy versi
     python benchmarks/bench_finance.py [--repeats 7]
 
 "Core four" = sharpe_ratio, sortino_ratio, max_drawdown, annual_return. "Whole set" = every
-return metric of runlab.finance that gives one value per strategy.
+return metric of runlab.finance that gives one value per strategy: each function called on its
+own, and all at once by perf_stats (which shares their work).
 """
 
 from __future__ import annotations
@@ -78,6 +79,12 @@ def main() -> None:
         (
             "runlab.finance, whole set (2-D array)",
             timed(lambda: [getattr(rf, n)(r) for n in WHOLE], args.repeats),
+        )
+    )
+    rows.append(
+        (
+            "runlab.finance.perf_stats, whole set at once (2-D array)",
+            timed(lambda: rf.perf_stats(r), args.repeats),
         )
     )
     rows.append(

@@ -2,6 +2,7 @@
 empyrical, ranking metrics as in alphalens. NumPy only; pandas inputs keep their labels."""
 
 from runlab.finance.backtest import BacktestResult, backtest, rolling_sharpe, scores_to_weights
+from runlab.finance.perf import perf_stats
 from runlab.finance.ranking import (
     factor_rank_autocorrelation,
     ic_summary,
@@ -59,6 +60,7 @@ __all__ = [
     "max_drawdown",
     "max_drawdown_log",
     "omega_ratio",
+    "perf_stats",
     "periodic_to_annual",
     "prediction_scale",
     "quantile_turnover",

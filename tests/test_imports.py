@@ -31,3 +31,40 @@ def test_cli_help_and_ls_import_nothing_heavy() -> None:
         "    except SystemExit: pass\n"
     )
     assert _loaded_after(code) == []
+
+
+def test_help_leaves_markdown_and_traceback_unloaded_but_real() -> None:
+    """`runlab --help` prints what Typer prints when it loads its help module itself, without
+    loading rich.markdown or rich.traceback; once it has, those import as the real modules and
+    Typer's names for them build real objects."""
+    probe = (
+        "import sys, io, contextlib\nfrom runlab.cli.main import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    try: main(['--help'])\n"
+        "    except SystemExit: pass\n"
+        "print(repr(out.getvalue()))\n"
+        "print(sorted(m for m in ('rich.markdown', 'rich.traceback') if m in sys.modules))\n"
+        "import rich.markdown, rich.traceback, typer.rich_utils as ru\n"
+        "print(type(ru.Markdown('*x*')) is rich.markdown.Markdown)\n"
+        "try: 1 / 0\n"
+        "except ZeroDivisionError as e:\n"
+        "    tb = ru.Traceback.from_exception(type(e), e, e.__traceback__)\n"
+        "print(isinstance(tb, rich.traceback.Traceback), rich.markdown.Markdown.__module__)\n"
+    )
+    reference = (
+        "import io, contextlib, typer.rich_utils\nfrom runlab.cli.main import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    try: main(['--help'])\n"
+        "    except SystemExit: pass\n"
+        "print(repr(out.getvalue()))\n"
+    )
+    run = [sys.executable, "-c"]
+    env = {"COLUMNS": "100", "PATH": "/usr/bin:/bin", "TERM": "dumb"}
+    ours = subprocess.run([*run, probe], capture_output=True, text=True, env=env, timeout=60)
+    theirs = subprocess.run([*run, reference], capture_output=True, text=True, env=env, timeout=60)
+    lines = ours.stdout.splitlines()
+    assert ours.returncode == 0, ours.stderr
+    assert lines[0] == theirs.stdout.splitlines()[0] and "Commands" in lines[0]
+    assert lines[1:] == ["[]", "True", "True rich.markdown"]

@@ -142,3 +142,83 @@ def test_the_index_is_a_cache_a_damaged_one_never_stops_a_read(
     assert [r["name"] for r in json.loads(out)] == ["kept"]
     code, _, err = cli("show", "kept", "--root", root)
     assert code == 0, err
+
+
+def _ids(root: Path, warnings: list[str] | None = None) -> set[str]:
+    return {r["id"] for r in RunIndex(root).query(warnings=warnings)[0]}
+
+
+def test_an_unchanged_listing_is_not_compared_name_by_name(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index's own files (-wal, -shm) come and go with every connection; they do not make
+    the next read compare every name again."""
+    import runlab.tracking.index as index_module
+
+    runs = make_runs(root, 3)
+    (root / "studies").mkdir()  # a folder that is not a run
+    assert _ids(root) == {r.id for r in runs}
+    looked_at: list[str] = []
+    real = index_module.is_run_dir
+    monkeypatch.setattr(index_module, "is_run_dir", lambda p: looked_at.append(p.name) or real(p))
+    full_looks: list[str] = []  # a full look records its listing; an unchanged one does not
+    store = index_module._Listing.store
+    monkeypatch.setattr(
+        index_module._Listing, "store", lambda *a: full_looks.append("x") or store(*a)
+    )
+    for _ in range(3):
+        assert _ids(root) == {r.id for r in runs}
+    assert looked_at == ["studies"] * 3 and full_looks == []  # only what was not a run
+    (root / "index.db.damaged").write_text("set aside")  # the index's own names: no change
+    assert _ids(root) == {r.id for r in runs} and full_looks == []
+    (root / "notes").mkdir()
+    assert _ids(root) == {r.id for r in runs} and full_looks == ["x"]
+
+
+def test_a_folder_that_becomes_a_run_without_a_new_name_is_found(
+    root: Path, tmp_path: Path
+) -> None:
+    """rsync makes the folder, then its files: a read in between records the name; the run
+    still shows once its run.json is there, though the root lists the same names."""
+    make_runs(root, 1)
+    (extra,) = make_runs(tmp_path / "other", 1)
+    (root / extra.id).mkdir()
+    assert extra.id not in _ids(root)
+    for name in ("run.json", "metrics.json", "config.yaml"):
+        shutil.copy(extra.dir / name, root / extra.id / name)
+    assert extra.id in _ids(root)
+    assert extra.id in _ids(root)
+
+
+def test_a_damaged_run_is_reported_on_every_read(root: Path) -> None:
+    runs = make_runs(root, 2)
+    (runs[0].dir / "run.json").write_text("{ half a fi")
+    (root / "index.db").unlink()
+    for _ in range(3):
+        warnings: list[str] = []
+        assert _ids(root, warnings) == {runs[1].id}
+        assert len(warnings) == 1 and runs[0].id in warnings[0]
+
+
+def test_rows_the_listing_does_not_explain_are_reconciled(root: Path, tmp_path: Path) -> None:
+    """Same names as at the last full look, but the table disagrees (a run indexed and
+    deleted in between, a row lost): the count gives it away and a full look repairs it."""
+    runs = make_runs(root, 2)
+    assert _ids(root) == {r.id for r in runs}
+    (extra,) = make_runs(tmp_path / "other", 1)
+    shutil.copytree(extra.dir, root / extra.id)
+    RunIndex(root).upsert_run_dir(root / extra.id)  # indexed by its own process ...
+    shutil.rmtree(root / extra.id)  # ... and deleted before anyone listed the root
+    assert _ids(root) == {r.id for r in runs}
+    with sqlite3.connect(root / "index.db") as con:
+        con.execute("DELETE FROM runs WHERE id = ?", (runs[0].id,))
+    assert _ids(root) == {r.id for r in runs}
+
+
+def test_rebuild_forgets_the_listing(root: Path) -> None:
+    runs = make_runs(root, 2)
+    assert _ids(root) == {r.id for r in runs}
+    RunIndex(root).rebuild()
+    with sqlite3.connect(root / "index.db") as con:
+        assert con.execute("SELECT count(*) FROM root_listing").fetchone()[0] == 0
+    assert _ids(root) == {r.id for r in runs}

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from runlab.tracking import index_sql
 from runlab.tracking.expr import parse
-from runlab.tracking.index import RunIndex, _sort_key
+from runlab.tracking.index import SCHEMA_VERSION, RunIndex, _sort_key
 
 VALUES = st.one_of(
     st.integers(-3, 3),
@@ -137,7 +137,7 @@ def test_an_index_of_schema_1_is_rewritten_for_sqlite(tmp_path: Path) -> None:
         assert con.execute(
             "SELECT count(*) FROM runs WHERE NOT json_valid(metrics)"
         ).fetchone() == (0,)
-        assert con.execute("PRAGMA user_version").fetchone() == (2,)
+        assert con.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     del index
 
 

@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     working_directory_importable()
     debug = "--debug" in args or os.environ.get("RUNLAB_DEBUG", "") not in ("", "0")
     args = [a for a in args if a != "--debug"]
+    if not args or "--help" in args or "-h" in args:
+        from runlab.cli._help import load_typer_help
+
+        load_typer_help()
     try:
         code = app(args=args, prog_name="runlab", standalone_mode=False)
         if isinstance(code, int) and not isinstance(code, bool) and code:

@@ -20,7 +20,6 @@ from runlab.cli._format import (
     write_markdown,
     write_table,
 )
-from runlab.tracking.record import failure_text
 from runlab.tracking.roots import ROOT_HELP
 
 TABLE_LIMIT = 50
@@ -58,6 +57,7 @@ def ls(
     """List runs, newest first."""
     from runlab.tracking.expr import parse
     from runlab.tracking.index import RunIndex
+    from runlab.tracking.state import failure_text
 
     expr = parse(where) if where else None
     if limit is None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-import secrets
-import socket
 import sys
 from pathlib import Path
 
@@ -16,6 +13,8 @@ from runlab.tracking.roots import ROOT_HELP
 
 
 def is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host == "localhost":
         return True
     try:
@@ -25,6 +24,8 @@ def is_loopback(host: str) -> bool:
 
 
 def _check_port(host: str, port: int) -> None:
+    import socket
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         try:
@@ -64,6 +65,8 @@ def ui(
         raise ConfigError(f"--port {port}: give a port between 1 and 65535")
     if token is not None and len(token) < 16:
         raise ConfigError("--token: use at least 16 characters (or leave it out for a new one)")
+    import secrets
+
     loopback = is_loopback(host)
     secret = token or secrets.token_urlsafe(24)
     _check_port(host, port)

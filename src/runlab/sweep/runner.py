@@ -139,7 +139,7 @@ def objective_value(run_dir: str | None, objective: str) -> float | None:
 def run_failure(run_dir: str | None, logs: Path, index: int) -> str:
     """Why a sweep's run failed: its error, or the last ``runlab: error`` line of its stderr
     log (a run that never started: a bad override, a crash before the run existed)."""
-    from runlab.tracking.record import failure_text
+    from runlab.tracking.state import failure_text
 
     if run_dir and (Path(run_dir) / "run.json").exists():
         rec = RunRecord(run_dir)

@@ -8,15 +8,16 @@ finish, rebuilt by ``runlab index``, and on every query reconciled with the dire
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from runlab import _io
-from runlab._yaml import load_yaml
 from runlab.errors import ConfigError, CorruptRunError
 from runlab.tracking import index_sql
 from runlab.tracking.expr import Expression, get_path, refuse_secret
@@ -24,7 +25,8 @@ from runlab.tracking.liveness import derive_state
 from runlab.tracking.state import LIVE_STATES, RunState
 
 INDEX_FILE = "index.db"
-SCHEMA_VERSION = 2  # 2: JSON columns SQLite can read (non-finite floats); path, status indexes
+# 2: JSON columns SQLite can read (non-finite floats); path, status indexes. 3: the listing
+SCHEMA_VERSION = 3
 _COLUMNS = index_sql.COLUMNS
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
@@ -37,6 +39,9 @@ CREATE INDEX IF NOT EXISTS runs_name ON runs(name);
 CREATE INDEX IF NOT EXISTS runs_parent ON runs(parent);
 CREATE INDEX IF NOT EXISTS runs_path ON runs(path);
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
+CREATE TABLE IF NOT EXISTS root_listing (
+    id INTEGER PRIMARY KEY CHECK (id = 0), digest TEXT NOT NULL, pending TEXT NOT NULL
+);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
@@ -60,6 +65,8 @@ def read_run_files(run_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         metrics = {}
     try:
+        from runlab._yaml import load_yaml  # PyYAML only when a run is read (25 ms to import)
+
         config = load_yaml((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
     except (OSError, ValueError, Exception):
         config = {}
@@ -206,6 +213,7 @@ class RunIndex:
         with self._connection() as con:
             con.execute("BEGIN IMMEDIATE")
             con.execute("DELETE FROM runs")
+            con.execute("DELETE FROM root_listing")
             self._insert(con, rows)
             con.execute("COMMIT")
         return len(rows), [*self.notes, *warnings]
@@ -229,23 +237,60 @@ class RunIndex:
     # ------------------------------------------------------------------ reads
     def _reconcile(self, con: sqlite3.Connection, warnings: list[str] | None) -> None:
         """Bring the table in line with the directories: add runs copied in, drop deleted
-        ones, re-read the files of runs the table believes live. (Names only: a listing of
-        the root and the indexed paths; the live ones through the status index.)"""
+        ones, re-read the files of runs the table believes live. When the root lists the same
+        names as at the last full reconciliation (a digest of the listing, and as many rows
+        as run directories then), only the names that were not runs then (a folder being
+        copied, a damaged run) are looked at again: 100,000 names are compared in
+        milliseconds, not a tenth of a second."""
         if warnings is not None:
             warnings.extend(n for n in self.notes if n not in warnings)
-        known = {p for (p,) in con.execute("SELECT path FROM runs")}
-        on_disk = {n for n in os.listdir(self.root) if not n.startswith(INDEX_FILE)}
-        new = [self.root / n for n in on_disk - known if is_run_dir(self.root / n)]
-        gone = [(p,) for p in known - on_disk]
-        live_sql = f"SELECT path FROM runs WHERE status IN ({_LIVE_SQL})"
-        live = [self.root / p for (p,) in con.execute(live_sql) if p in on_disk]
-        fresh, problems = self._read_dirs(new + live)
+        names = os.listdir(self.root)
+        listing = _Listing(names)
+        known = con.execute("SELECT digest, pending FROM root_listing").fetchone()
+        count = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+        if known and known[0] == listing.digest:
+            pending = json.loads(known[1])
+            if count == listing.entries - len(pending):
+                self._recheck(con, pending, listing, warnings)
+                return
+        on_disk = {n for n in names if not n.startswith(INDEX_FILE)}
+        indexed = {p for (p,) in con.execute("SELECT path FROM runs")}
+        new = [self.root / n for n in on_disk - indexed if is_run_dir(self.root / n)]
+        gone = [(p,) for p in indexed - on_disk]
+        fresh, problems = self._read_dirs(new + self._live(con, on_disk))
         if warnings is not None:
             warnings.extend(problems)
-        if fresh or gone:
+        now_indexed = (indexed - {p for (p,) in gone}) | {r["path"] for r in fresh}
+        con.execute("BEGIN IMMEDIATE")
+        self._insert(con, fresh)
+        con.executemany("DELETE FROM runs WHERE path = ?", gone)
+        listing.store(con, sorted(on_disk - now_indexed))
+        con.execute("COMMIT")
+
+    def _live(self, con: sqlite3.Connection, on_disk: set[str] | None = None) -> list[Path]:
+        """Runs the table believes live (found through the status index), to be re-read."""
+        live_sql = f"SELECT path FROM runs WHERE status IN ({_LIVE_SQL})"
+        return [self.root / p for (p,) in con.execute(live_sql) if on_disk is None or p in on_disk]
+
+    def _recheck(
+        self,
+        con: sqlite3.Connection,
+        pending: list[str],
+        listing: _Listing,
+        warnings: list[str] | None,
+    ) -> None:
+        """The listing is unchanged: re-read the live runs, and the names that were not runs
+        at the last full reconciliation (one may have become one since)."""
+        now_runs = [self.root / n for n in pending if is_run_dir(self.root / n)]
+        live = [p for p in self._live(con) if p.is_dir()]
+        fresh, problems = self._read_dirs(now_runs + live)
+        if warnings is not None:
+            warnings.extend(problems)
+        if fresh:
+            added = {r["path"] for r in fresh}
             con.execute("BEGIN IMMEDIATE")
             self._insert(con, fresh)
-            con.executemany("DELETE FROM runs WHERE path = ?", gone)
+            listing.store(con, [n for n in pending if n not in added])
             con.execute("COMMIT")
 
     def _select(
@@ -441,6 +486,26 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     if isinstance(value, (int, float)):
         return (0, value) if value == value else (2, 0)  # NaN after everything
     return (1, str(value))
+
+
+class _Listing:
+    """What the root listed, as a digest of its names in listing order (unchanged directories
+    list in the same order; another order only costs a full reconciliation) without the
+    index's own files, which come and go with every connection."""
+
+    _OWN = re.compile("\0" + re.escape(INDEX_FILE) + "[^\0]*")
+
+    def __init__(self, names: list[str]) -> None:
+        text, own = self._OWN.subn("", "\0" + "\0".join(names))
+        self.entries = len(names) - own
+        data = text.encode("utf-8", "surrogateescape")
+        self.digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+
+    def store(self, con: sqlite3.Connection, pending: list[str]) -> None:
+        con.execute(
+            "INSERT OR REPLACE INTO root_listing (id, digest, pending) VALUES (0, ?, ?)",
+            (self.digest, json.dumps(pending)),
+        )
 
 
 class _Closing:

@@ -17,7 +17,7 @@ from runlab.tracking.expr import Expression, get_path, parse
 from runlab.tracking.index import RunIndex
 from runlab.tracking.liveness import derive_state
 from runlab.tracking.scalars import read_scalars
-from runlab.tracking.state import RunState
+from runlab.tracking.state import RunState, failure_text
 
 
 class RunRecord:
@@ -242,18 +242,3 @@ def flatten(data: Any, prefix: str) -> dict[str, Any]:
             out.update(flatten(v, f"{prefix}.{k}"))
         return out
     return {prefix: data}
-
-
-def failure_text(status: str, metrics: Any, width: int = 120) -> str | None:
-    """The one-line reason of a ``failed`` run (its metrics.json ``error``) or a ``crashed``
-    one; None for other statuses."""
-    if status == "crashed":
-        return "crashed: the process died without a status (killed, out of memory?)"
-    if status != "failed":
-        return None
-    error = metrics.get("error") if isinstance(metrics, dict) else None
-    if not isinstance(error, dict):
-        return "failed (no error recorded)"
-    message = " ".join(str(error.get("message") or "").split())
-    text = f"{error.get('type') or 'Error'}: {message}" if message else str(error.get("type"))
-    return text if len(text) <= width else text[: width - 3] + "..."

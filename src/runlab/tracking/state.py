@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 
 class RunState(str, Enum):
@@ -34,3 +35,18 @@ LIVE_STATES = frozenset({RunState.CREATED, RunState.RUNNING})
 
 class Pruned(Exception):
     """Raised by a trainer when a study's pruner stops the trial: the run ends ``pruned``."""
+
+
+def failure_text(status: str, metrics: Any, width: int = 120) -> str | None:
+    """The one-line reason of a ``failed`` run (its metrics.json ``error``) or a ``crashed``
+    one; None for other statuses."""
+    if status == "crashed":
+        return "crashed: the process died without a status (killed, out of memory?)"
+    if status != "failed":
+        return None
+    error = metrics.get("error") if isinstance(metrics, dict) else None
+    if not isinstance(error, dict):
+        return "failed (no error recorded)"
+    message = " ".join(str(error.get("message") or "").split())
+    text = f"{error.get('type') or 'Error'}: {message}" if message else str(error.get("type"))
+    return text if len(text) <= width else text[: width - 3] + "..."

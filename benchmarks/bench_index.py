@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import runlab
-from runlab._yaml import to_yaml
+from runlab.tracking import config_file
 
 WHERE = "metrics.val_loss < 0.1 and config.model.depth == 3"
 
@@ -55,14 +55,13 @@ def generate(root: Path, n: int) -> None:
                 {"train_loss": 1.0 / (i + 1), "val_loss": (i % 97) / 97, "best_epoch": i % 10}
             )
         )
-        (d / "config.yaml").write_text(
-            to_yaml(
-                {
-                    "optim": {"lr": 10 ** -(2 + i % 4), "weight_decay": 0.01},
-                    "model": {"depth": 2 + i % 4, "hidden": 64},
-                    "trainer": {"epochs": 10},
-                }
-            )
+        config_file.write(  # config.yaml and its twin, as a run writes them
+            d,
+            {
+                "optim": {"lr": 10 ** -(2 + i % 4), "weight_decay": 0.01},
+                "model": {"depth": 2 + i % 4, "hidden": 64},
+                "trainer": {"epochs": 10},
+            },
         )
     shutil.rmtree(root / "_template")
 

@@ -19,8 +19,9 @@ from typing import Any
 
 from runlab import _io
 from runlab.errors import ConfigError, CorruptRunError
-from runlab.tracking import index_sql
+from runlab.tracking import index_rows, index_sql
 from runlab.tracking.expr import Expression, get_path, refuse_secret
+from runlab.tracking.index_rows import is_run_dir, read_run_files
 from runlab.tracking.liveness import derive_state
 from runlab.tracking.state import LIVE_STATES, RunState
 
@@ -44,53 +45,6 @@ CREATE TABLE IF NOT EXISTS root_listing (
 );
 PRAGMA user_version = {SCHEMA_VERSION};
 """
-
-
-def is_run_dir(path: Path) -> bool:
-    return (path / "run.json").is_file()
-
-
-def read_run_files(run_dir: Path) -> dict[str, Any]:
-    """The index row of one run directory, read from its files."""
-    try:
-        info = _io.read_json(run_dir / "run.json")
-    except FileNotFoundError as err:
-        raise CorruptRunError(f"{run_dir} has no run.json; is it a run directory?") from err
-    except (OSError, ValueError) as err:
-        raise CorruptRunError(f"{run_dir / 'run.json'} is unreadable: {err}") from err
-    if not isinstance(info, dict) or "id" not in info:
-        raise CorruptRunError(f"{run_dir / 'run.json'} is not a runlab run.json (no 'id')")
-    try:
-        metrics = _io.read_json(run_dir / "metrics.json")
-    except (OSError, ValueError):
-        metrics = {}
-    try:
-        from runlab._yaml import load_yaml  # PyYAML only when a run is read (25 ms to import)
-
-        config = load_yaml((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, ValueError, Exception):
-        config = {}
-    return _row(run_dir, info, config, metrics)
-
-
-def _row(run_dir: Path, info: dict[str, Any], config: Any, metrics: Any) -> dict[str, Any]:
-    return {
-        "id": info["id"],
-        "name": info.get("name"),
-        "status": info.get("status"),
-        "created": info.get("created"),
-        "started": info.get("started"),
-        "ended": info.get("ended"),
-        "duration": info.get("duration_seconds"),
-        "host": info.get("host"),
-        "pid": info.get("pid"),
-        "parent": info.get("parent"),
-        "trial": info.get("trial"),
-        "tags": index_sql.to_json(info.get("tags") or {}),
-        "metrics": index_sql.to_json(metrics if isinstance(metrics, dict) else {}),
-        "config": index_sql.to_json(config if isinstance(config, dict) else {}),
-        "path": run_dir.name,
-    }
 
 
 class IndexedRun(dict[str, Any]):
@@ -185,15 +139,17 @@ class RunIndex:
     ) -> None:
         """Insert or refresh one run (from the live handle's state, or from its files)."""
         if info is None:
-            row = read_run_files(run_dir)
+            fresh = read_run_files(run_dir)
         else:
             try:
-                metrics = _io.read_json(run_dir / "metrics.json")
+                text = (run_dir / "metrics.json").read_text(encoding="utf-8")
             except (OSError, ValueError):
-                metrics = {}
-            row = _row(run_dir, info, config or {}, metrics)
+                text = "{}"
+            fresh = index_rows.row(
+                run_dir.name, info, index_sql.to_json(config or {}), index_rows.metrics_json(text)
+            )
         with self._connection() as con:
-            self._insert(con, [row])
+            self._insert(con, [fresh])
 
     def _insert(self, con: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
         placeholders = ", ".join("?" for _ in _COLUMNS)
@@ -209,21 +165,30 @@ class RunIndex:
 
     def rebuild(self) -> tuple[int, list[str]]:
         """Re-read every run directory. Returns (runs indexed, warnings for skipped dirs)."""
-        rows, warnings = self._read_dirs(self._run_dirs())
+        try:
+            names = [e.name for e in os.scandir(self.root) if e.is_dir()]
+        except FileNotFoundError:
+            names = []
+        rows, warnings = index_rows.read_root(self.root, names)
+        rows.sort(key=lambda r: str(r["id"]))  # the primary key's order: appended, not sorted in
         with self._connection() as con:
             con.execute("BEGIN IMMEDIATE")
+            # Indexes are built after the rows (one sort each), not kept up row by row.
+            # Filters' key indexes are dropped: the next filter on a key makes its own again.
+            indexes = con.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                "AND tbl_name = 'runs' AND sql IS NOT NULL"
+            ).fetchall()
+            for name, _ in indexes:
+                con.execute(f'DROP INDEX "{name}"')
+            indexes = [(n, sql) for n, sql in indexes if not n.startswith("runs_key_")]
             con.execute("DELETE FROM runs")
             con.execute("DELETE FROM root_listing")
             self._insert(con, rows)
+            for _, sql in indexes:
+                con.execute(sql)
             con.execute("COMMIT")
         return len(rows), [*self.notes, *warnings]
-
-    def _run_dirs(self) -> list[Path]:
-        try:
-            entries = list(os.scandir(self.root))
-        except FileNotFoundError:
-            return []
-        return [Path(e.path) for e in entries if e.is_dir() and is_run_dir(Path(e.path))]
 
     def _read_dirs(self, dirs: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
         rows, warnings = [], []

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from runlab.errors import AmbiguousRunError, RunNotFoundError
-from runlab.tracking.index import RunIndex, is_run_dir
+from runlab.tracking.index import RunIndex
+from runlab.tracking.index_rows import is_run_dir
 from runlab.tracking.record import RunRecord
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from runlab import _io
 from runlab._secrets import redact
-from runlab._yaml import to_plain, to_yaml
+from runlab._yaml import to_plain
 from runlab.errors import ConfigError
 from runlab.tracking import rundir
 from runlab.tracking._stdout import StdoutCapture
@@ -177,8 +177,10 @@ class Run(RunFiles):
     def set_config(self, config: Any) -> None:
         """Replace the run's config (an integration that learns it after start): config.yaml
         is rewritten, redacted, and the index updated."""
+        from runlab.tracking import config_file
+
         self._use_config(to_plain(config))
-        _io.atomic_write_text(self.dir / "config.yaml", to_yaml(self.safe_config))
+        config_file.write(self.dir, self.safe_config)
         rundir.update_index(self)
 
     def _safe_summary(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from runlab._provenance import provenance
 from runlab._secrets import redact_args
 from runlab._yaml import load_yaml, to_yaml
 from runlab.errors import exception_text
+from runlab.tracking import config_file
 from runlab.tracking._stdout import StdoutCapture
 from runlab.tracking.heartbeat import STOP_FILE
 from runlab.tracking.roots import check_root
@@ -65,7 +66,7 @@ def create(run: Run, overrides: Sequence[str] | None, **fields: Any) -> None:
         **redacted_provenance(run, provenance()),
         **fields,
     }
-    _io.atomic_write_text(run.dir / "config.yaml", to_yaml(run.safe_config))
+    config_file.write(run.dir, run.safe_config)
     safe_overrides = redact_args(overrides or [], run._secrets)
     _io.atomic_write_text(run.dir / "overrides.yaml", to_yaml(safe_overrides))
     run._events = _io.JsonlAppender(run.dir / "events.jsonl")

@@ -171,6 +171,10 @@ def run(
         sys.stdout.write(to_yaml(redact(cfg)))
         return
     seed_value = _seed(seed, cfg)
+    if not (dry_run or no_save):
+        from runlab.train.figures import start_painter
+
+        start_painter(cfg)  # matplotlib imports in its own process while torch does here
     from runlab.train.preflight import format_report
     from runlab.train.session import preflight
     from runlab.train.supervised import resolve_device

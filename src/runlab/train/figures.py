@@ -11,7 +11,12 @@ test split's cumulative IC by date, ranking), ``backtest`` (equity and drawdown,
 from __future__ import annotations
 
 import csv
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 FAMILIES = ("losses", "metrics", "lr", "steps", "ic", "backtest")
@@ -57,10 +62,19 @@ def _pyplot(run: Any) -> Any:
 
 def epoch_figures(run: Any, history: list[dict[str, Any]], cfg: Mapping[str, Any]) -> list[str]:
     """Write the families ``cfg`` asks for from the epoch ``history`` (``{"epoch": 1,
-    "train.loss": ..., "val.<metric>": ...}`` rows) and the run's files; the names written."""
+    "train.loss": ..., "val.<metric>": ...}`` rows) and the run's files; the names written.
+    Drawn by the painter process when this process started one (:func:`start_painter`)."""
+    global _PAINTER
+    painter, _PAINTER = _PAINTER, None
     families = wanted(cfg) - {"backtest"}
     if not history or not families:
+        if painter is not None:
+            painter.close()
         return []
+    if painter is not None:
+        drawn = painter.draw(run, history, cfg)
+        if drawn is not None:
+            return drawn
     plt = _pyplot(run)
     if plt is None:
         return []
@@ -148,3 +162,111 @@ def _ic(plt: Any, run: Any, history: list[dict[str, Any]]) -> Any:
 
 
 _FAMILY = {"losses": _losses, "metrics": _metrics, "lr": _lr, "steps": _steps, "ic": _ic}
+
+
+# ---------------------------------------------------------------------------- the painter
+class Painter:
+    """A child process that imports matplotlib (half a second) while ``runlab run`` imports
+    torch and trains, then draws the run's epoch figures at its end: on two cores the import
+    costs the run nothing. It waits on its stdin; if this process ends first, it sees the
+    pipe close and exits. Any failure (it died, it timed out) and the figures are drawn here
+    as before."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        here = str(Path(__file__).resolve().parents[2])  # where runlab is imported from
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
+        self.child = subprocess.Popen(
+            [sys.executable, "-m", "runlab.train.figures"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+
+    def draw(
+        self, run: Any, history: list[dict[str, Any]], cfg: Mapping[str, Any]
+    ) -> list[str] | None:
+        """The families drawn (the run's warnings recorded), or None: draw them here."""
+        run.flush()  # the steps family reads steps.jsonl
+        job = {"dir": str(run.dir), "history": history, "figures": cfg.get("figures") or {}}
+        try:
+            out, _ = self.child.communicate(json.dumps(job).encode(), timeout=600)
+            answer = json.loads(out)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            self.close()
+            return None
+        if self.child.returncode != 0 or not isinstance(answer, dict):
+            return None
+        for message in answer.get("warnings") or []:
+            run.event("on_warning", message=str(message))
+        return list(answer.get("written") or [])
+
+    def close(self) -> None:
+        if self.child.poll() is None:
+            self.child.kill()
+            self.child.wait()
+
+
+_PAINTER: Painter | None = None
+
+
+def start_painter(cfg: Mapping[str, Any]) -> None:
+    """Start the painter for this process's one run, when it will draw figures, matplotlib
+    is installed and not already imported (a warm trial has it), and RUNLAB_PAINTER is not
+    0."""
+    global _PAINTER
+    if _PAINTER is not None or not (wanted(cfg) - {"backtest"}):
+        return
+    if os.environ.get("RUNLAB_PAINTER", "1") == "0" or "matplotlib.pyplot" in sys.modules:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        return
+    try:
+        _PAINTER = Painter()
+    except OSError:
+        _PAINTER = None
+
+
+class _RunFiles:
+    """What the figure families use of a run, in the painter: its files and its warnings."""
+
+    def __init__(self, folder: str) -> None:
+        self.dir = Path(folder)
+        self.warnings: list[str] = []
+
+    def figure_path(self, name: str) -> Path:
+        path = self.dir / "figures" / (name if Path(name).suffix else f"{name}.png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def artifact_path(self, name: str) -> Path:
+        return self.dir / "artifacts" / name
+
+    def flush(self) -> None:
+        """The run flushed its steps before asking."""
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self.warnings.append(str(fields.get("message", kind)))
+
+
+def _paint() -> None:
+    """The painter's side: matplotlib first, then one job from stdin, the answer on stdout."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # imported now, while the run imports torch
+
+    data = sys.stdin.buffer.read()
+    if not data:
+        return  # the run ended without figures
+    job = json.loads(data)
+    run = _RunFiles(job["dir"])
+    written = epoch_figures(run, job["history"], {"figures": job["figures"]})
+    sys.stdout.write(json.dumps({"written": written, "warnings": run.warnings}))
+
+
+if __name__ == "__main__":
+    _paint()

@@ -18,7 +18,7 @@ from runlab.train.epochs import EpochTrainer, run_epochs
 from runlab.train.figures import epoch_figures
 from runlab.train.optim import step_epoch_schedule
 from runlab.train.progress import ProgressView
-from runlab.train.supervised import SupervisedTrainer
+from runlab.train.supervised import SupervisedTrainer, trainer_for
 
 
 class SupervisedEpochs(EpochTrainer):
@@ -122,7 +122,7 @@ def fit(
 
 def train_supervised(cfg: dict[str, Any], run: Run, ctx: LoopContext) -> SupervisedTrainer:
     """Train ``cfg`` in ``run`` with the supervised trainer and the shared epoch bookkeeping."""
-    trainer = SupervisedTrainer(cfg, ctx.dataset(cfg), ctx.device, ctx.seed)
+    trainer = trainer_for(cfg, ctx.dataset(cfg), ctx.device, ctx.seed)
     ctx.record_data(run, trainer.data)
     ctx.init_weights(trainer.model, run)
     for warning in trainer.warnings:

@@ -43,10 +43,11 @@ def stage(report: dict[str, Any], name: str, fn: Callable[[], T]) -> T:
 
 
 def preflight_supervised(cfg: dict[str, Any], ctx: Any, report: dict[str, Any]) -> Dataset:
-    from runlab.train.supervised import SupervisedTrainer
+    from runlab.train.supervised import SupervisedTrainer, hand_over
 
     data = _data_stage(report, cfg, ctx.seed)
     trainer = _model_stage(report, lambda: SupervisedTrainer(cfg, data, ctx.device, ctx.seed))
+    built = trainer.snapshot()
     _init_stage(report, ctx, trainer.model)
     report["warnings"] = trainer.warnings
     stage(report, "train", lambda: float(trainer.train_batches(2)))
@@ -55,6 +56,7 @@ def preflight_supervised(cfg: dict[str, Any], ctx: Any, report: dict[str, Any]) 
     produced = {"train.loss"} | {f"val.{k}" for k in report["validate"]}
     _gates_stage(report, cfg, produced, ctx.baseline)
     stage(report, "checkpoint", lambda: _checkpoint_round_trip(trainer))
+    hand_over(trainer, built)  # the run trains this one, as built, instead of a second build
     return data
 
 

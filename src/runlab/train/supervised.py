@@ -369,7 +369,11 @@ class SupervisedTrainer:
         os.replace(tmp, path)
 
     def restore(self, path: Path) -> None:
-        ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        self.load(torch.load(path, map_location=self.device, weights_only=True))
+
+    def load(self, ckpt: dict[str, Any]) -> None:
+        """Back to the state of :meth:`checkpoint`'s dict: weights, optimizer, scheduler,
+        scaler, counters, history, random generators."""
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -390,6 +394,42 @@ class SupervisedTrainer:
         random.setstate(_python_state_back(rng["python"]))
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+        self.term_sums = {}
+
+    # ------------------------------------------------------------------ preflight hand-over
+    def snapshot(self) -> dict[str, Any]:
+        """:meth:`checkpoint` copied (weights to host memory): the trainer as built, for the
+        preflight to hand over untouched by its two batches."""
+        import copy
+
+        ckpt = self.checkpoint()
+        ckpt["model"] = {k: v.detach().to("cpu", copy=True) for k, v in ckpt["model"].items()}
+        return copy.deepcopy(ckpt)
+
+
+# The trainer a preflight built and put back as built, for the run that follows it in this
+# process: the same config and dataset objects, seed and device take it instead of building
+# the model again (one slot: a later preflight replaces it).
+_HANDED_OVER: list[tuple[tuple[int, int, int, str], SupervisedTrainer]] = []
+
+
+def hand_over(trainer: SupervisedTrainer, built: dict[str, Any]) -> None:
+    trainer.load(built)
+    trainer.state = TrainState()
+    key = (id(trainer.cfg), id(trainer.data), trainer.seed, str(trainer.device))
+    _HANDED_OVER[:] = [(key, trainer)]
+
+
+def trainer_for(
+    cfg: dict[str, Any], data: Dataset, device: torch.device, seed: int
+) -> SupervisedTrainer:
+    """The preflight's trainer when it was built for exactly these, else a new one."""
+    key = (id(cfg), id(data), seed, str(device))
+    handed, _HANDED_OVER[:] = list(_HANDED_OVER), []
+    for k, trainer in handed:
+        if k == key:
+            return trainer
+    return SupervisedTrainer(cfg, data, device, seed)
 
 
 def _clean(v: float) -> float | None:

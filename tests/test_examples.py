@@ -57,3 +57,18 @@ def test_gated_example_against_its_baseline(cli, root: Path) -> None:
     assert all(g["status"] in ("passed", "failed") for g in gates.values())
     base_ic = [r["rank_ic"] for r in base.scalars() if r["split"] == "val"][2]
     assert gates["beats_baseline"]["values"]["baseline.val.rank_ic"] == base_ic
+
+
+def test_the_example_flow_runs_then_is_all_cached(tmp_path: Path) -> None:
+    import shutil
+
+    work = tmp_path / "flow"
+    shutil.copytree(REPO / "examples" / "flow", work)
+    runs = str(tmp_path / "runs")
+    command = [sys.executable, "-m", "runlab", "flow", str(work / "flow.yaml"), "-r", runs]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0
+    said = [line.split(" in ")[0] for line in second.stderr.splitlines() if ": " in line]
+    assert said == ["data: cached", "train: cached", "good_enough: done", "bundle: cached"]

@@ -28,6 +28,7 @@ LAYERS = {
     "integrations": 3,
     "train": 3,
     "sweep": 4,
+    "flow": 4,
     "web": 4,
     "cli": 5,
     "contracts": 5,  # the contract test suites of each role, for third parties

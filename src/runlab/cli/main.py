@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from runlab._version import __version__
-from runlab.cli import finance, jobs, monitor, package, report, runs, sinks, sweep, train, ui
+from runlab.cli import finance, flow, jobs, monitor, package, report, runs, sinks, sweep, train, ui
 from runlab.errors import RunlabError
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ train.register(app)
 runs.register(app)
 finance.register(app)
 package.register(app)
+flow.register(app)
 sweep.register(app)
 jobs.register(app)
 monitor.register(app)

@@ -1,0 +1,192 @@
+"""runlab flow: real steps run twice (the second time all cached), one input byte changed
+reruns only what is downstream, a kill -9 mid-flow resumes, gates stop, and bad flows are one
+line and exit 2 before anything runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _flow(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "flow.yaml"
+    path.write_text(text)
+    return path
+
+
+def _cli(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runlab", *map(str, args)],
+        capture_output=True, text=True, timeout=600, cwd=cwd,
+    )  # fmt: skip
+
+
+COUNTING = """
+name: counting
+steps:
+  a:
+    cmd: cat a.txt > a.out && echo a >> ran.log
+    inputs: [a.txt]
+    outputs: {out: a.out}
+  b:
+    cmd: cat {steps.a.out.out} {steps.a.out.out} > b.out && echo b >> ran.log
+    outputs: {out: b.out}
+  c:
+    cmd: echo c > c.out && echo c >> ran.log
+    inputs: [c.txt]
+    outputs: {out: c.out}
+"""
+
+
+def _ran(folder: Path) -> list[str]:
+    log = folder / "ran.log"
+    return log.read_text().split() if log.exists() else []
+
+
+def test_cached_then_only_downstream_of_a_changed_byte(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    flow = _flow(work, COUNTING)
+    (work / "a.txt").write_text("hello\n")
+    (work / "c.txt").write_text("other\n")
+    root = tmp_path / "runs"
+    first = _cli("flow", flow, "-r", root)
+    assert first.returncode == 0, first.stderr
+    assert sorted(_ran(work)) == ["a", "b", "c"]
+    again = _cli("flow", flow, "-r", root)
+    assert again.returncode == 0 and sorted(_ran(work)) == ["a", "b", "c"]
+    assert again.stderr.count("cached") == 3
+    (work / "a.txt").write_text("hellO\n")  # one byte
+    status = _cli("flow", "status", flow, "-r", root, "--explain")
+    lines = dict(line.split(None, 1) for line in status.stdout.splitlines())
+    assert lines == {"a": "changed: inputs: a.txt", "b": "changed: upstream: a", "c": "cached"}
+    third = _cli("flow", flow, "-r", root)
+    assert third.returncode == 0 and sorted(_ran(work)) == ["a", "a", "b", "b", "c"]
+    assert (work / "b.out").read_text() == "hellO\nhellO\n"
+    (work / "b.out").unlink()  # what a step made is gone: it runs again
+    fourth = _cli("flow", flow, "-r", root, "--force", "c")
+    assert sorted(_ran(work)) == ["a", "a", "b", "b", "b", "c", "c"], fourth.stderr
+
+
+def test_a_killed_flow_resumes_after_its_last_recorded_step(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    flow = _flow(
+        work,
+        """
+steps:
+  first:
+    cmd: echo first >> ran.log && echo 1 > first.out
+    outputs: {out: first.out}
+  slow:
+    cmd: >-
+      if [ -f go ]; then echo slow >> ran.log && echo 2 > slow.out;
+      else touch started && sleep 60; fi
+    after: [first]
+    outputs: {out: slow.out}
+  last:
+    cmd: echo last >> ran.log && echo 3 > last.out
+    after: [slow]
+    outputs: {out: last.out}
+""",
+    )
+    root = tmp_path / "runs"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "runlab", "flow", str(flow), "-r", str(root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (work / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    state = json.loads((root / "flows" / "flow" / "state.json").read_text())
+    assert list(state["steps"]) == ["first"]
+    (work / "go").touch()
+    done = _cli("flow", flow, "-r", root)
+    assert done.returncode == 0, done.stderr
+    assert _ran(work) == ["first", "slow", "last"]  # first was not run again
+
+
+def test_runs_gates_and_packages_of_a_real_flow(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    work = tmp_path / "w"
+    flow = _flow(
+        work,
+        f"""
+name: real
+steps:
+  train:
+    kind: run
+    config: {REPO / "examples" / "quickstart.yaml"}
+    overrides: [trainer.epochs=2, data.n_samples=512]
+  good:
+    kind: gate
+    when: steps.train.metrics.val_loss < 100
+  bundle:
+    kind: package
+    run: train
+    after: [good]
+  strict:
+    kind: gate
+    when: steps.train.metrics.val_loss < 0
+    after: [bundle]
+  never:
+    cmd: echo never > never.out
+    after: [strict]
+    outputs: {{out: never.out}}
+""",
+    )
+    first = _cli("flow", flow, "-r", root)
+    assert first.returncode == 1 and "gate strict stopped the flow" in first.stderr
+    assert not (work / "never.out").exists()
+    state = json.loads((root / "flows" / "real" / "state.json").read_text())
+    bundle = Path(state["steps"]["bundle"]["result"]["dir"])
+    assert _cli("package", "verify", bundle).returncode == 0
+    listed = _cli("ls", root, "-w", 'tags.flow == "real"', "-f", "json")
+    assert [r["name"] for r in json.loads(listed.stdout)] == ["train"]
+    t0 = time.monotonic()
+    again = _cli("flow", flow, "-r", root)
+    assert again.returncode == 1 and again.stderr.count("cached") == 2
+    assert time.monotonic() - t0 < 10  # nothing trained or packaged again
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("steps:\n  a: {cmd: 'true', after: [b]}\n  b: {cmd: 'true', after: [a]}\n", "cycle"),
+        ("steps:\n  a: {cmd: 'echo {steps.zz.out.x}'}\n", "'zz'"),
+        ("steps:\n  a: {cmd: 'true', inputs: [nope.txt]}\n", "nope.txt does not exist"),
+        ("steps:\n  a: {kind: sweep, cmd: 'true'}\n", "kind 'sweep'"),
+        ("steps:\n  a: {cmd: 'true', colour: red}\n", "no field 'colour'"),
+        ("steps:\n  a: {cmd: 'true'}\n  b: {kind: package, run: a}\n", "not a run step"),
+        ("steps:\n  a: {kind: run}\n", "needs 'config'"),
+        ("steps: [a, b]\n", "'steps:' mapping"),
+        ("steps:\n  a: {cmd: 'true'\n", "not YAML"),
+        ("steps:\n  a: {kind: run, config: missing.yaml}\n", "missing.yaml does not exist"),
+    ],
+)
+def test_a_bad_flow_is_one_line_and_exit_2(tmp_path: Path, text: str, words: str) -> None:
+    flow = _flow(tmp_path / "w", text)
+    for args in ([flow], ["status", flow]):
+        done = _cli("flow", *args, "-r", tmp_path / "runs")
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and words in lines[0], done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_force_and_missing_file(tmp_path: Path) -> None:
+    flow = _flow(tmp_path / "w", "steps:\n  a: {cmd: 'true'}\n")
+    done = _cli("flow", flow, "--force", "b", "-r", tmp_path / "runs")
+    assert done.returncode == 2 and "'b'" in done.stderr
+    done = _cli("flow", tmp_path / "nothing.yaml", "-r", tmp_path / "runs")
+    assert done.returncode == 2 and "does not exist" in done.stderr
+    assert not (tmp_path / "runs").exists()

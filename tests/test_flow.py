@@ -190,3 +190,28 @@ def test_unknown_force_and_missing_file(tmp_path: Path) -> None:
     done = _cli("flow", tmp_path / "nothing.yaml", "-r", tmp_path / "runs")
     assert done.returncode == 2 and "does not exist" in done.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_independent_steps_run_at_the_same_time(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    flow = _flow(
+        work,
+        """
+steps:
+  left: {cmd: 'sleep 1.5 && date +%s.%N > left.out', outputs: {out: left.out}}
+  right: {cmd: 'sleep 1.5 && date +%s.%N > right.out', outputs: {out: right.out}}
+  both:
+    cmd: cat {steps.left.out.out} {steps.right.out.out} > both.out
+    outputs: {out: both.out}
+""",
+    )
+    t0 = time.monotonic()
+    assert _cli("flow", flow, "-r", tmp_path / "runs", "-j", "2").returncode == 0
+    together = time.monotonic() - t0
+    assert len((work / "both.out").read_text().split()) == 2
+    t0 = time.monotonic()
+    done = _cli("flow", flow, "-r", tmp_path / "runs2", "-j", "1")
+    assert done.returncode == 0
+    assert time.monotonic() - t0 - together > 1.0  # one at a time: a sleep longer
+    state = json.loads((tmp_path / "runs" / "flows" / "flow" / "state.json").read_text())
+    assert sorted(state["steps"]) == ["both", "left", "right"]  # no entry lost to a race

@@ -22,6 +22,9 @@ def flow(
         None, "--from", help="Run STEP and every step after it, cached or not."
     ),
     explain: bool = typer.Option(False, "--explain", help="With status: why not cached."),
+    jobs: int | None = typer.Option(
+        None, "--jobs", "-j", help="Steps at a time (default: the cores).", show_default=False
+    ),
     root: Path | None = typer.Option(None, "--root", "-r", help=START_ROOT_HELP),
 ) -> None:
     """Run a flow: its steps (cmd, run, gate, package) in dependency order, each skipped when
@@ -30,6 +33,8 @@ def flow(
     from runlab.flow.spec import load_flow
     from runlab.tracking.roots import runs_root
 
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: give 1 or more")
     status = target == "status"
     path = flow_file if status else Path(target)
     if path is None:
@@ -48,8 +53,23 @@ def flow(
             shown = why if explain or why == "cached" else why.split(":")[0]
             sys.stdout.write(f"{name:<16} {shown}\n")
         return
-    run_flow(flows, set(force or []), start, say=lambda line: sys.stderr.write(line + "\n"))
+    say = _Say()
+    run_flow(flows, set(force or []), start, say=say, jobs=jobs)
     sys.stdout.write(f"{spec.name}: {len(spec.steps)} steps done\n")
+
+
+class _Say:
+    """One line per step to stderr, whole lines from any thread."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+
+    def __call__(self, line: str) -> None:
+        with self.lock:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
 
 
 def register(app: typer.Typer) -> None:

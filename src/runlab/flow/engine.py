@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,7 @@ class Flows:
         self.flow, self.root = flow, root
         self.folder = root / "flows" / flow.name
         self.state_path = self.folder / "state.json"
+        self._recording = threading.Lock()
         self.parts: dict[str, dict[str, str]] = {}  # each step's key, part by part
         self.keys: dict[str, str] = {}
         for step in flow.steps.values():
@@ -101,10 +103,15 @@ class Flows:
         return data if isinstance(data.get("steps"), dict) else {"steps": {}}
 
     def record(self, name: str, entry: dict[str, Any]) -> None:
-        state = self.state()
-        state["steps"][name] = entry
+        """One step's entry into the state: read, changed and written again under a lock
+        (steps end together in threads of this flow, or in another process)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        _io.atomic_write_text(self.state_path, json.dumps(state, indent=2, default=str) + "\n")
+        with self._recording, open(self.folder / "state.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            state = self.state()
+            state["steps"][name] = entry
+            text = json.dumps(state, indent=2, default=str) + "\n"
+            _io.atomic_write_text(self.state_path, text)
 
     def hit(self, step: Step, state: dict[str, Any]) -> dict[str, Any] | None:
         """The step's recorded result, when its key is the same and what it made is there."""
@@ -158,36 +165,62 @@ class Flows:
 
 
 def run_flow(
-    flows: Flows, force: set[str], start: str | None, say: Any = print
+    flows: Flows, force: set[str], start: str | None, say: Any = print, jobs: int | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Run the flow's steps in order, cached ones skipped. Returns each step's result."""
-    flow, results = flows.flow, {}
+    """Run the flow's steps, each once the steps it needs are done, up to ``jobs`` at a time
+    (default: the cores), cached ones skipped. A failure starts nothing new, lets the steps
+    already running end, and is raised. Returns each step's result."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    flow = flows.flow
+    results: dict[str, dict[str, Any]] = {}
     forced = set(force)
     if start is not None:  # --from: that step and everything after it in the order
         names = list(flow.steps)
         forced |= set(names[names.index(start) :])
-    for step in flow.steps.values():
-        with flows.lock(step):
-            state = flows.state()  # again, under the lock: another flow may have run it
-            cached = None if step.name in forced else flows.hit(step, state)
-            if cached is not None:
-                results[step.name] = cached
-                say(f"{step.name}: cached")
-                continue
-            t0 = time.monotonic()
-            entry = {"key": flows.keys[step.name], "parts": flows.parts[step.name]}
-            try:
-                result = _execute(flows, step, results)
-            except FlowFailed as err:
-                flows.record(step.name, {**entry, "status": "failed", "error": str(err)})
-                raise
-            results[step.name] = result
-            seconds = round(time.monotonic() - t0, 3)
-            flows.record(
-                step.name, {**entry, "status": "done", "result": result, "seconds": seconds}
-            )
-            say(f"{step.name}: done in {time.monotonic() - t0:.1f}s")
+    pending = dict(flow.steps)
+    failure: FlowFailed | None = None
+    with ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool:
+        running: dict[Future[dict[str, Any]], str] = {}
+        while running or (pending and failure is None):
+            if failure is None:
+                for step in [s for s in pending.values() if all(n in results for n in s.needs)]:
+                    del pending[step.name]
+                    snapshot = dict(results)  # what it may reference: all it needs is in
+                    job = pool.submit(_one, flows, step, step.name in forced, snapshot, say)
+                    running[job] = step.name
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for job in finished:
+                name = running.pop(job)
+                try:
+                    results[name] = job.result()
+                except FlowFailed as err:
+                    failure = failure or err
+    if failure is not None:
+        raise failure
     return results
+
+
+def _one(
+    flows: Flows, step: Step, forced: bool, results: dict[str, Any], say: Any
+) -> dict[str, Any]:
+    with flows.lock(step):
+        state = flows.state()  # again, under the lock: another flow may have run it
+        cached = None if forced else flows.hit(step, state)
+        if cached is not None:
+            say(f"{step.name}: cached")
+            return cached
+        t0 = time.monotonic()
+        entry = {"key": flows.keys[step.name], "parts": flows.parts[step.name]}
+        try:
+            result = _execute(flows, step, results)
+        except FlowFailed as err:
+            flows.record(step.name, {**entry, "status": "failed", "error": str(err)})
+            raise
+        seconds = round(time.monotonic() - t0, 3)
+        flows.record(step.name, {**entry, "status": "done", "result": result, "seconds": seconds})
+        say(f"{step.name}: done in {seconds:.1f}s")
+        return result
 
 
 def _execute(flows: Flows, step: Step, results: dict[str, Any]) -> dict[str, Any]:

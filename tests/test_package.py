@@ -183,3 +183,28 @@ def test_bad_input_is_one_line_and_exit_2(
     assert not (tmp_path / "b").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert [p.name for p in (tmp_path / "full").iterdir()] == ["keep.txt"]
+
+
+def test_onnx_predicts_like_the_run_with_onnxruntime_alone(trained: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "bundle"
+    done = _cli(
+        "package", "quickstart", "-r", str(trained), "-o", str(out), "--formats", "pt2,onnx"
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "bundle.json").read_text())["formats"]["onnx"] == "model.onnx"
+    checked = _cli("package", "verify", str(out))
+    assert checked.returncode == 0, checked.stdout
+    rows = np.random.default_rng(3).normal(size=(5, 16)).tolist()
+    (tmp_path / "rows.json").write_text(json.dumps(rows))
+    code = (
+        "import runpy, sys; sys.modules['runlab'] = None; sys.modules['torch'] = None; "
+        f"sys.argv = ['predict_onnx.py', {str(tmp_path / 'rows.json')!r}]; "
+        "runpy.run_path('predict_onnx.py', run_name='__main__')"
+    )
+    got = subprocess.run([sys.executable, "-I", "-c", code], cwd=out, capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    theirs = np.array([json.loads(line) for line in got.stdout.splitlines()])
+    ours = runlab.load_model("quickstart", root=str(trained)).predict(np.asarray(rows))
+    np.testing.assert_allclose(theirs, ours, rtol=1e-4, atol=1e-5)

@@ -33,6 +33,7 @@ from runlab.train.bundle_spec import check_target
 
 GOLDEN_ROWS = 8
 PREDICT = Path(__file__).with_name("bundle_predict.py")
+PREDICT_ONNX = Path(__file__).with_name("bundle_predict_onnx.py")
 _PICKLE_PROTOCOLS = {bytes([0x80, p]) for p in range(2, 6)}
 
 
@@ -110,6 +111,8 @@ def _write(
     (work / "examples" / "golden.json").write_text(json.dumps(golden_doc) + "\n")
     if "pt2" in meta["formats"]:
         shutil.copy(PREDICT, work / "predict.py")
+    if "onnx" in meta["formats"]:
+        shutil.copy(PREDICT_ONNX, work / "predict_onnx.py")
     _copy_run_files(work, run)
     _json(work / "bundle.json", meta)
     (work / "README.md").write_text(_card(run, meta), encoding="utf-8")
@@ -281,9 +284,11 @@ def verify(folder: Path) -> list[str]:
             problems.append(f"{name}: SHA-256 differs from the manifest")
     problems += [f"{name}: holds a pickle" for name in sorted(actual) if _pickled(folder / name)]
     if (folder / "predict.py").is_file():
-        problems += _run_predict(folder)
+        problems += _run_predict(folder, "predict.py")
     else:
         problems.append("predict.py: missing (no model.pt2: see bundle.json's skipped)")
+    if (folder / "model.onnx").is_file():
+        problems += _run_predict(folder, "predict_onnx.py")
     return problems
 
 
@@ -303,10 +308,12 @@ def _pickled(path: Path) -> bool:
     return data[:2] in _PICKLE_PROTOCOLS
 
 
-def _run_predict(folder: Path) -> list[str]:
+def _run_predict(folder: Path, script: str) -> list[str]:
+    if not (folder / script).is_file():
+        return [f"{script}: missing"]
     code = (
-        "import runpy, sys; sys.modules['runlab'] = None; sys.argv = ['predict.py']; "
-        "runpy.run_path('predict.py', run_name='__main__')"
+        f"import runpy, sys; sys.modules['runlab'] = None; sys.argv = ['{script}']; "
+        f"runpy.run_path('{script}', run_name='__main__')"
     )
     proc = subprocess.run(
         [sys.executable, "-I", "-c", code],
@@ -318,4 +325,4 @@ def _run_predict(folder: Path) -> list[str]:
     if proc.returncode == 0:
         return []
     tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
-    return [f"predict.py (python -I, without runlab) exited {proc.returncode}: {tail[0]}"]
+    return [f"{script} (python -I, without runlab) exited {proc.returncode}: {tail[0]}"]

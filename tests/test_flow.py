@@ -165,9 +165,12 @@ steps:
         ("steps:\n  a: {cmd: 'true', after: [b]}\n  b: {cmd: 'true', after: [a]}\n", "cycle"),
         ("steps:\n  a: {cmd: 'echo {steps.zz.out.x}'}\n", "'zz'"),
         ("steps:\n  a: {cmd: 'true', inputs: [nope.txt]}\n", "nope.txt does not exist"),
-        ("steps:\n  a: {kind: sweep, cmd: 'true'}\n", "kind 'sweep'"),
+        ("steps:\n  a: {kind: train, cmd: 'true'}\n", "kind 'train'"),
         ("steps:\n  a: {cmd: 'true', colour: red}\n", "no field 'colour'"),
-        ("steps:\n  a: {cmd: 'true'}\n  b: {kind: package, run: a}\n", "not a run step"),
+        (
+            "steps:\n  a: {cmd: 'true'}\n  b: {kind: package, run: a}\n",
+            "which is not a run, sweep, tune step",
+        ),
         ("steps:\n  a: {kind: run}\n", "needs 'config'"),
         ("steps: [a, b]\n", "'steps:' mapping"),
         ("steps:\n  a: {cmd: 'true'\n", "not YAML"),
@@ -215,3 +218,48 @@ steps:
     assert time.monotonic() - t0 - together > 1.0  # one at a time: a sleep longer
     state = json.loads((tmp_path / "runs" / "flows" / "flow" / "state.json").read_text())
     assert sorted(state["steps"]) == ["both", "left", "right"]  # no entry lost to a race
+
+
+def test_sweep_tune_and_backtest_steps(tmp_path: Path) -> None:
+    examples = REPO / "examples"
+    flow = _flow(
+        tmp_path / "w",
+        f"""
+name: kinds
+steps:
+  grid:
+    kind: sweep
+    config: {examples / "quickstart.yaml"}
+    overrides: [trainer.epochs=1, data.n_samples=256, "optim.lr=0.001,0.01"]
+  study:
+    kind: tune
+    config: {examples / "quickstart.yaml"}
+    overrides: [trainer.epochs=1, data.n_samples=256, "optim.lr=interval(0.001,0.01)"]
+    trials: 2
+    seed: 1
+  panel:
+    kind: run
+    config: {examples / "ranking_panel.yaml"}
+    overrides: [trainer.epochs=1]
+  bt:
+    kind: backtest
+    run: panel
+    options: {{transaction_cost_bps: 1}}
+  ok:
+    kind: gate
+    when: steps.grid.metrics.val_loss < 100 and steps.bt.metrics.final_value > 0
+""",
+    )
+    root = tmp_path / "runs"
+    first = _cli("flow", flow, "-r", root)
+    assert first.returncode == 0, first.stderr[-2000:]
+    state = json.loads((root / "flows" / "kinds" / "state.json").read_text())["steps"]
+    assert len(state["grid"]["result"]["runs"]) == 2 and len(state["study"]["result"]["runs"]) == 2
+    grid_best = min(
+        state["grid"]["result"]["runs"],
+        key=lambda r: json.loads((root / r / "metrics.json").read_text())["val_loss"],
+    )
+    assert state["grid"]["result"]["run"] == grid_best  # the sweep's best run
+    assert (Path(state["bt"]["result"]["run_dir"]) / "artifacts" / "backtest" / "test").is_dir()
+    again = _cli("flow", flow, "-r", root)
+    assert again.returncode == 0 and again.stderr.count("cached") == 4

@@ -62,6 +62,8 @@ class Flows:
         for key in ("inputs", "code"):
             for rel in step.spec.get(key, []):
                 parts[f"{key}: {rel}"] = _content(base / str(rel), step, key)
+        if step.kind in ("sweep", "tune"):  # the base config, Hydra's defaults and all; the
+            parts["config"] = _digest(_resolved_config(base, step, self._static, []))  # grid
         if step.kind == "run":
             config = _resolved_config(base, step, self._static)
             parts["config"] = _digest(config)
@@ -124,7 +126,7 @@ class Flows:
         if step.kind == "cmd":
             made = (result.get("hashes") or {}).items()
             ok = all(_content(Path(p), step, "outputs") == h for p, h in made)
-        elif step.kind == "run":
+        elif step.kind in ("run", "sweep", "tune", "backtest"):
             ok = (Path(result["run_dir"]) / "run.json").is_file()
         else:
             ok = (Path(result["dir"]) / "MANIFEST.json").is_file()
@@ -241,6 +243,10 @@ def _execute(flows: Flows, step: Step, results: dict[str, Any]) -> dict[str, Any
         return _cmd(base, step, resolve)
     if step.kind == "run":
         return _run(flows, step, resolve)
+    if step.kind in ("sweep", "tune"):
+        return _search(flows, step, resolve)
+    if step.kind == "backtest":
+        return _backtest(flows, step, results, resolve)
     if step.kind == "package":
         return _package(flows, step, results)
     return _gate(step, results)
@@ -277,6 +283,61 @@ def _run(flows: Flows, step: Step, resolve: Any) -> dict[str, Any]:
     return {"run": done["run_id"], "run_dir": str(run_dir), "metrics": shown}
 
 
+def _search(flows: Flows, step: Step, resolve: Any) -> dict[str, Any]:
+    """A sweep's grid or a study's trials; the result is the best finished run."""
+    flow = flows.flow
+    command = [sys.executable, "-m", "runlab", step.kind, str(flow.base / str(step.spec["config"]))]
+    command += [resolve(str(o)) for o in step.spec.get("overrides", [])]
+    command += ["-o", str(flows.root), "-f", "json"]
+    if step.kind == "tune":
+        command += ["--study-name", f"{flow.name}-{step.name}-{flows.keys[step.name][:8]}"]
+        command += ["-n", str(int(step.spec.get("trials") or 10))]
+        if step.spec.get("seed") is not None:
+            command += ["--seed", str(int(step.spec["seed"]))]
+    proc = subprocess.run(command, cwd=flow.base, stdout=subprocess.PIPE, text=True)
+    try:
+        done = json.loads(proc.stdout)
+    except ValueError:
+        done = {}
+    if step.kind == "sweep":
+        ranked = [r["run_id"] for r in done.get("runs", []) if r.get("status") == "finished"]
+        runs = [r["run_id"] for r in done.get("runs", [])]
+    else:
+        numbers = [b["number"] for b in done.get("best", [])]
+        trials = {t["number"]: t.get("run_id") for t in done.get("trials", [])}
+        ranked = [trials[n] for n in numbers if trials.get(n)]
+        runs = [t.get("run_id") for t in done.get("trials", [])]
+    if proc.returncode != 0 or not ranked:
+        raise FlowFailed(f"step {step.name}: runlab {step.kind} gave no finished run")
+    return {**_finished(flows.root / ranked[0]), "runs": runs}
+
+
+def _finished(run_dir: Path) -> dict[str, Any]:
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
+    return {"run": run_dir.name, "run_dir": str(run_dir), "metrics": shown}
+
+
+def _backtest(flows: Flows, step: Step, results: dict[str, Any], resolve: Any) -> dict[str, Any]:
+    source = results[str(step.spec["run"])]
+    split = str(step.spec.get("split") or "test")
+    command = [sys.executable, "-m", "runlab", "backtest", source["run_dir"], "--split", split]
+    command += ["-f", "json", "--checkpoint", str(step.spec.get("checkpoint") or "best")]
+    if step.spec.get("data"):
+        command += ["--data", str(flows.flow.base / resolve(str(step.spec["data"])))]
+    for key, value in (step.spec.get("options") or {}).items():
+        command += [f"--{str(key).replace('_', '-')}", resolve(str(value))]
+    proc = subprocess.run(command, cwd=flows.flow.base, stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise FlowFailed(f"step {step.name}: runlab backtest exited {proc.returncode}")
+    try:
+        metrics = json.loads(proc.stdout)
+    except ValueError:
+        metrics = {}
+    shown = metrics if isinstance(metrics, dict) else {}
+    return {"run": source["run"], "run_dir": source["run_dir"], "metrics": shown}
+
+
 def _package(flows: Flows, step: Step, results: dict[str, Any]) -> dict[str, Any]:
     source = results[str(step.spec["run"])]
     target = flows.folder / "packages" / f"{step.name}-{flows.keys[step.name][:12]}"
@@ -308,10 +369,13 @@ def _gate(step: Step, results: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------- helpers
-def _resolved_config(base: Path, step: Step, static: Any) -> dict[str, Any]:
+def _resolved_config(
+    base: Path, step: Step, static: Any, given: list[str] | None = None
+) -> dict[str, Any]:
     from runlab.config import load_config
 
-    overrides = [static(str(o)) for o in step.spec.get("overrides", [])]
+    raw = step.spec.get("overrides", []) if given is None else given
+    overrides = [static(str(o)) for o in raw]
     config = base / str(step.spec["config"])
     if not config.is_file():
         raise ConfigError(f"step {step.name}: config {config} does not exist")

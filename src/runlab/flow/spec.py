@@ -20,6 +20,11 @@ references between them and the order they make. Every problem is one ConfigErro
         kind: package
         run: train
 
+Kinds ``sweep`` (a grid: ``overrides`` with comma lists) and ``tune`` (an Optuna study:
+``trials``, ``seed``) give their best run as ``run``/``run_dir``; ``backtest`` backtests the
+run of a run, sweep or tune step (``split``, ``data``, ``checkpoint``, ``options``: the
+command's flags, ``transaction_cost_bps: 1``).
+
 A string field may reference another step: ``{steps.NAME.out.KEY}`` (a cmd step's output
 path), ``{steps.NAME.run}`` / ``{steps.NAME.run_dir}`` (a run step's id and directory),
 ``{steps.NAME.metrics.KEY}``, ``{steps.NAME.dir}`` (a package). A step runs after every step
@@ -36,15 +41,37 @@ from typing import Any
 
 from runlab.errors import ConfigError
 
-KINDS = ("cmd", "run", "gate", "package")
+KINDS = ("cmd", "run", "sweep", "tune", "backtest", "gate", "package")
+TRAINS = ("run", "sweep", "tune")  # kinds whose result is a run (a sweep's or study's best)
 REFERENCE = re.compile(r"\{steps\.([A-Za-z_][\w-]*)\.([\w.-]+)\}")
 _FIELDS = {
     "cmd": {"cmd", "inputs", "outputs", "code", "cache", "after", "kind"},
     "run": {"config", "overrides", "seeds", "inputs", "code", "cache", "after", "kind"},
+    "sweep": {"config", "overrides", "inputs", "code", "cache", "after", "kind"},
+    "tune": {"config", "overrides", "trials", "seed", "inputs", "code", "cache", "after", "kind"},
+    "backtest": {
+        "run",
+        "split",
+        "data",
+        "checkpoint",
+        "options",
+        "inputs",
+        "cache",
+        "after",
+        "kind",
+    },
     "gate": {"when", "after", "kind"},
     "package": {"run", "checkpoint", "cache", "after", "kind"},
 }
-_REQUIRED = {"cmd": "cmd", "run": "config", "gate": "when", "package": "run"}
+_REQUIRED = {
+    "cmd": "cmd",
+    "run": "config",
+    "sweep": "config",
+    "tune": "config",
+    "backtest": "run",
+    "gate": "when",
+    "package": "run",
+}
 
 
 @dataclass
@@ -95,9 +122,10 @@ def load_flow(path: Path) -> Flow:
                     f"does not have (steps: {', '.join(steps)})"
                 )
     for step in steps.values():
-        if step.kind == "package" and steps[str(step.spec["run"])].kind != "run":
+        if step.kind in ("package", "backtest") and steps[str(step.spec["run"])].kind not in TRAINS:
             raise ConfigError(
-                f"{path}: step {step.name!r} packages {step.spec['run']!r}, which is not a run step"
+                f"{path}: step {step.name!r} ({step.kind}) takes the run of {step.spec['run']!r}, "
+                f"which is not a {', '.join(TRAINS)} step"
             )
     try:
         order = list(TopologicalSorter({s.name: s.needs for s in steps.values()}).static_order())
@@ -128,11 +156,12 @@ def _step(path: Path, name: str, spec: Any) -> Step:
     for key in ("inputs", "code", "overrides", "after"):
         if not isinstance(spec.get(key, []), list):
             raise ConfigError(f"{path}: step {name!r}: '{key}' is a list")
-    if not isinstance(spec.get("outputs", {}), dict):
-        raise ConfigError(f"{path}: step {name!r}: 'outputs' maps names to paths")
+    for key in ("outputs", "options"):
+        if not isinstance(spec.get(key, {}), dict):
+            raise ConfigError(f"{path}: step {name!r}: '{key}' is a mapping")
     needs = [str(a) for a in spec.get("after", [])]
     needs += [m.group(1) for m in REFERENCE.finditer(_text(spec))]
-    if kind == "package":
+    if kind in ("package", "backtest"):
         needs.append(str(spec["run"]))
     if kind == "gate":
         needs += re.findall(r"\bsteps\.([A-Za-z_][\w-]*)", str(spec["when"]))

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -263,3 +264,27 @@ steps:
     assert (Path(state["bt"]["result"]["run_dir"]) / "artifacts" / "backtest" / "test").is_dir()
     again = _cli("flow", flow, "-r", root)
     assert again.returncode == 0 and again.stderr.count("cached") == 4
+
+
+def test_a_run_step_over_seeds(tmp_path: Path) -> None:
+    flow = _flow(
+        tmp_path / "w",
+        f"""
+steps:
+  train:
+    kind: run
+    config: {REPO / "examples" / "quickstart.yaml"}
+    overrides: [trainer.epochs=1, data.n_samples=256]
+    seeds: [1, 2, 3]
+""",
+    )
+    root = tmp_path / "runs"
+    assert _cli("flow", flow, "-r", root).returncode == 0
+    result = json.loads((root / "flows" / "flow" / "state.json").read_text())["steps"]["train"]
+    result = result["result"]
+    losses = []
+    for run_id, seed in zip(result["runs"], [1, 2, 3], strict=True):
+        assert json.loads((root / run_id / "run.json").read_text())["seed"] == seed
+        losses.append(json.loads((root / run_id / "metrics.json").read_text())["val_loss"])
+    assert result["metrics"]["val_loss"] == pytest.approx(sum(losses) / 3)
+    assert result["metrics"]["val_loss_std"] == pytest.approx(float(np.std(losses, ddof=1)))

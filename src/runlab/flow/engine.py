@@ -264,11 +264,32 @@ def _cmd(base: Path, step: Step, resolve: Any) -> dict[str, Any]:
 
 
 def _run(flows: Flows, step: Step, resolve: Any) -> dict[str, Any]:
+    """One run, or one per seed (``seeds: [1, 2, 3]``): the step's run is the first seed's,
+    its metrics the mean over the seeds of each number (and ``<key>_std``), ``runs`` all."""
+    seeds: list[int | None] = [int(s) for s in step.spec.get("seeds") or []] or [None]
+    done = [_one_run(flows, step, resolve, seed) for seed in seeds]
+    if len(done) == 1:
+        return done[0]
+    metrics: dict[str, Any] = {}
+    for key in done[0]["metrics"]:
+        values = [d["metrics"].get(key) for d in done]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            mean = sum(values) / len(values)
+            metrics[key] = mean
+            metrics[f"{key}_std"] = (
+                sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+            ) ** 0.5
+    return {**done[0], "metrics": metrics, "runs": [d["run"] for d in done], "seeds": seeds}
+
+
+def _one_run(flows: Flows, step: Step, resolve: Any, seed: int | None) -> dict[str, Any]:
     flow = flows.flow
     command = [sys.executable, "-m", "runlab", "run", str(flow.base / str(step.spec["config"]))]
     command += [resolve(str(o)) for o in step.spec.get("overrides", [])]
     command += ["-o", str(flows.root), "-f", "json", "-n", step.name]
     command += ["--tag", f"flow={flow.name}", "--tag", f"flow_step={step.name}"]
+    if seed is not None:
+        command += ["--seed", str(seed)]
     proc = subprocess.run(command, cwd=flow.base, stdout=subprocess.PIPE, text=True)
     try:
         done = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -277,10 +298,7 @@ def _run(flows: Flows, step: Step, resolve: Any) -> dict[str, Any]:
     if proc.returncode != 0 or done.get("status") != "finished":
         ended = done.get("status") or f"with exit code {proc.returncode}"
         raise FlowFailed(f"step {step.name}: runlab run ended {ended}")
-    run_dir = Path(done["run_dir"])
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
-    return {"run": done["run_id"], "run_dir": str(run_dir), "metrics": shown}
+    return _finished(Path(done["run_dir"]))
 
 
 def _search(flows: Flows, step: Step, resolve: Any) -> dict[str, Any]:

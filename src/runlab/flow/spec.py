@@ -153,7 +153,7 @@ def _step(path: Path, name: str, spec: Any) -> Step:
         raise ConfigError(f"{path}: step {name!r} ({kind}) needs '{_REQUIRED[kind]}'")
     if spec.get("cache", "auto") not in ("auto", "never"):
         raise ConfigError(f"{path}: step {name!r}: cache is auto or never")
-    for key in ("inputs", "code", "overrides", "after"):
+    for key in ("inputs", "code", "overrides", "after", "seeds"):
         if not isinstance(spec.get(key, []), list):
             raise ConfigError(f"{path}: step {name!r}: '{key}' is a list")
     for key in ("outputs", "options"):

@@ -29,6 +29,7 @@ from runlab.train.context import LoopContext
 from runlab.train.data import Dataset
 from runlab.train.epochs import EpochTrainer, run_epochs
 from runlab.train.figures import epoch_figures
+from runlab.train.handover import trainer_for
 from runlab.train.models import build_model, model_spec
 from runlab.train.optim import make_optimizer, make_scheduler, monitor_mode, step_epoch_schedule
 from runlab.train.progress import ProgressView
@@ -266,7 +267,28 @@ class EpisodicTrainer:
         tmp.replace(path)
 
     def restore(self, path: Path, state: EpisodicState) -> None:
-        ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        self.load(torch.load(path, map_location=self.device, weights_only=True), state)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The trainer as built (:meth:`checkpoint`, copied, and the NumPy and Python random
+        states seed_everything set), for the preflight to rewind to."""
+        import random
+
+        from runlab.train.supervised import host_copy
+
+        built = host_copy(self.checkpoint())
+        built["rng_host"] = (np.random.get_state(), random.getstate())
+        return built
+
+    def rewind(self, built: dict[str, Any]) -> None:
+        import random
+
+        self.load(built, EpisodicState())
+        np.random.set_state(built["rng_host"][0])
+        random.setstate(built["rng_host"][1])
+        self.grad_norm = None
+
+    def load(self, ckpt: dict[str, Any], state: EpisodicState) -> None:
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -445,7 +467,7 @@ def fit_episodic(
 def train_episodic(cfg: dict[str, Any], run: Run, ctx: LoopContext) -> EpisodicTrainer:
     """Train ``cfg`` in ``run`` with the episodic trainer and the shared epoch bookkeeping;
     first the warm start (``episodic.warm_start_epochs``), unless resuming."""
-    trainer = EpisodicTrainer(cfg, ctx.dataset(cfg), ctx.device, ctx.seed)
+    trainer = trainer_for(EpisodicTrainer, cfg, ctx.dataset(cfg), ctx.device, ctx.seed)
     ctx.record_data(run, trainer.data)
     ctx.init_weights(trainer.model, run)
     for warning in trainer.warnings:

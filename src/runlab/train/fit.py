@@ -16,9 +16,10 @@ from runlab.train.context import LoopContext
 from runlab.train.data import Dataset
 from runlab.train.epochs import EpochTrainer, run_epochs
 from runlab.train.figures import epoch_figures
+from runlab.train.handover import trainer_for
 from runlab.train.optim import step_epoch_schedule
 from runlab.train.progress import ProgressView
-from runlab.train.supervised import SupervisedTrainer, trainer_for
+from runlab.train.supervised import SupervisedTrainer
 
 
 class SupervisedEpochs(EpochTrainer):
@@ -122,7 +123,7 @@ def fit(
 
 def train_supervised(cfg: dict[str, Any], run: Run, ctx: LoopContext) -> SupervisedTrainer:
     """Train ``cfg`` in ``run`` with the supervised trainer and the shared epoch bookkeeping."""
-    trainer = trainer_for(cfg, ctx.dataset(cfg), ctx.device, ctx.seed)
+    trainer = trainer_for(SupervisedTrainer, cfg, ctx.dataset(cfg), ctx.device, ctx.seed)
     ctx.record_data(run, trainer.data)
     ctx.init_weights(trainer.model, run)
     for warning in trainer.warnings:

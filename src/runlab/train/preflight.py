@@ -19,6 +19,7 @@ import torch
 
 from runlab.errors import ConfigError, RunlabError
 from runlab.train.data import Dataset, load_dataset
+from runlab.train.handover import hand_over
 
 T = TypeVar("T")
 
@@ -43,7 +44,7 @@ def stage(report: dict[str, Any], name: str, fn: Callable[[], T]) -> T:
 
 
 def preflight_supervised(cfg: dict[str, Any], ctx: Any, report: dict[str, Any]) -> Dataset:
-    from runlab.train.supervised import SupervisedTrainer, hand_over
+    from runlab.train.supervised import SupervisedTrainer
 
     data = _data_stage(report, cfg, ctx.seed)
     trainer = _model_stage(report, lambda: SupervisedTrainer(cfg, data, ctx.device, ctx.seed))
@@ -56,7 +57,8 @@ def preflight_supervised(cfg: dict[str, Any], ctx: Any, report: dict[str, Any]) 
     produced = {"train.loss"} | {f"val.{k}" for k in report["validate"]}
     _gates_stage(report, cfg, produced, ctx.baseline)
     stage(report, "checkpoint", lambda: _checkpoint_round_trip(trainer))
-    hand_over(trainer, built)  # the run trains this one, as built, instead of a second build
+    trainer.rewind(built)  # the run trains this one, as built, instead of a second build
+    hand_over(trainer)
     return data
 
 
@@ -127,6 +129,7 @@ def preflight_episodic(cfg: dict[str, Any], ctx: Any, report: dict[str, Any]) ->
 
     data = _data_stage(report, cfg, seed)
     trainer = _model_stage(report, lambda: EpisodicTrainer(cfg, data, device, seed))
+    built = trainer.snapshot()
     _init_stage(report, ctx, trainer.model)
     report["warnings"] = trainer.warnings
     stage(report, "train", lambda: [trainer.step() for _ in range(2)])
@@ -140,6 +143,8 @@ def preflight_episodic(cfg: dict[str, Any], ctx: Any, report: dict[str, Any]) ->
             torch.load(Path(tmp) / "check.pt", map_location="cpu", weights_only=True)
 
     stage(report, "checkpoint", round_trip)
+    trainer.rewind(built)
+    hand_over(trainer)
     return data
 
 

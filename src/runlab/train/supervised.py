@@ -399,37 +399,12 @@ class SupervisedTrainer:
     # ------------------------------------------------------------------ preflight hand-over
     def snapshot(self) -> dict[str, Any]:
         """:meth:`checkpoint` copied (weights to host memory): the trainer as built, for the
-        preflight to hand over untouched by its two batches."""
-        import copy
+        preflight to rewind to (:meth:`rewind`) before handing it over."""
+        return host_copy(self.checkpoint())
 
-        ckpt = self.checkpoint()
-        ckpt["model"] = {k: v.detach().to("cpu", copy=True) for k, v in ckpt["model"].items()}
-        return copy.deepcopy(ckpt)
-
-
-# The trainer a preflight built and put back as built, for the run that follows it in this
-# process: the same config and dataset objects, seed and device take it instead of building
-# the model again (one slot: a later preflight replaces it).
-_HANDED_OVER: list[tuple[tuple[int, int, int, str], SupervisedTrainer]] = []
-
-
-def hand_over(trainer: SupervisedTrainer, built: dict[str, Any]) -> None:
-    trainer.load(built)
-    trainer.state = TrainState()
-    key = (id(trainer.cfg), id(trainer.data), trainer.seed, str(trainer.device))
-    _HANDED_OVER[:] = [(key, trainer)]
-
-
-def trainer_for(
-    cfg: dict[str, Any], data: Dataset, device: torch.device, seed: int
-) -> SupervisedTrainer:
-    """The preflight's trainer when it was built for exactly these, else a new one."""
-    key = (id(cfg), id(data), seed, str(device))
-    handed, _HANDED_OVER[:] = list(_HANDED_OVER), []
-    for k, trainer in handed:
-        if k == key:
-            return trainer
-    return SupervisedTrainer(cfg, data, device, seed)
+    def rewind(self, built: dict[str, Any]) -> None:
+        self.load(built)
+        self.state = TrainState()
 
 
 def _clean(v: float) -> float | None:
@@ -469,3 +444,11 @@ __all__ = [
     "resolve_device",
     "seed_everything",
 ]
+
+
+def host_copy(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint dict deep-copied, its model weights in host memory."""
+    import copy
+
+    weights = {k: v.detach().to("cpu", copy=True) for k, v in ckpt["model"].items()}
+    return copy.deepcopy({**ckpt, "model": weights})

@@ -256,7 +256,14 @@ def test_backtest_equity_and_drawdown(tmp_path: Path):
 
 
 def test_pages_and_vendored_assets_are_served(client: TestClient, runs: dict[str, Any]):
-    for page in ("/", f"/run/{runs['a']}", "/compare?ids=x", "/studies", "/study/study/x"):
+    for page in (
+        "/",
+        f"/run/{runs['a']}",
+        "/compare?ids=x",
+        "/studies",
+        "/study/study/x",
+        "/flows",
+    ):
         response = client.get(page)
         assert response.status_code == 200 and "<script" in response.text
         assert "http://" not in response.text and "https://" not in response.text  # no CDN
@@ -380,3 +387,33 @@ def test_run_files_are_sandboxed(client: TestClient, runs: dict[str, Any], name:
     assert policy.startswith("sandbox;") and "default-src 'none'" in policy
     disposition = response.headers["content-disposition"]
     assert disposition.startswith("attachment" if name == "page.html" else "inline")
+
+
+def test_flows_show_their_steps_and_a_damaged_state_alone(tmp_path: Path):
+    root = tmp_path / "runs"
+    flow = tmp_path / "w" / "flow.yaml"
+    flow.parent.mkdir()
+    quick = Path(__file__).resolve().parents[1] / "examples" / "quickstart.yaml"
+    flow.write_text(
+        "name: shown\nsteps:\n"
+        "  made: {cmd: 'echo x > x.out', outputs: {out: x.out}}\n"
+        f"  train: {{kind: run, config: {quick}, overrides: [trainer.epochs=1, "
+        "data.n_samples=256], after: [made]}\n"
+        "  stop: {kind: gate, when: 'steps.train.metrics.val_loss < 0', after: [train]}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "runlab", "flow", str(flow), "-r", str(root)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1  # the gate stopped it
+    (root / "flows" / "broken").mkdir()
+    (root / "flows" / "broken" / "state.json").write_text("{ half")
+    client = TestClient(create_app(root, TOKEN))
+    flows = {f["name"]: f for f in client.get("/api/flows").json()}
+    assert "unreadable" in flows["broken"]["damaged"]
+    steps = {s["step"]: s for s in flows["shown"]["steps"]}
+    assert steps["made"]["status"] == "done" and steps["made"]["run"] is None
+    assert steps["train"]["status"] == "done" and steps["train"]["run"].startswith("20")
+    assert client.get(f"/api/runs/{steps['train']['run']}").status_code == 200
+    assert steps["stop"]["status"] == "failed" and "stopped the flow" in steps["stop"]["error"]
+    assert client.get("/flows").status_code == 200

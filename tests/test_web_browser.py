@@ -320,6 +320,7 @@ def test_pages_run_under_their_policy_and_run_files_run_nothing(
         (f"/compare?ids={run_id},{site['runs']['big']}", "canvas"),
         ("/studies", "#studies tbody tr"),
         (f"/study/sweep/{site['runs']['sweep']}", "svg"),
+        ("/flows", "#flows p, #flows [data-testid=flow]"),
     ):
         tab.goto(url + path)
         tab.wait_for_selector(ready, timeout=10_000)

@@ -25,6 +25,7 @@ PAGES = {
     "/": "runs.html",
     "/compare": "compare.html",
     "/studies": "studies.html",
+    "/flows": "flows.html",
 }
 # Pages run only the dashboard's own scripts; run files (a figure, anything a run wrote) are
 # sandboxed: an SVG with a script, opened from the dashboard, runs nothing on its origin.
@@ -196,6 +197,10 @@ def _api(root: Path, token: str, loopback: bool) -> APIRouter:
     @app.get("/api/studies/{kind}/{name}")
     def study(kind: str, name: str) -> JSONResponse:
         return _json(data.study_detail(root, kind, name))
+
+    @app.get("/api/flows")
+    def flows() -> JSONResponse:
+        return _json(data.flows(root))
 
     return app
 

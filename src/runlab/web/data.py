@@ -412,3 +412,44 @@ def _with_best(
         "trials": trials,
         "best": best,
     }
+
+
+def flows(root: Path) -> list[dict[str, Any]]:
+    """Flows (``<root>/flows/<name>/state.json``), newest first, each with its steps as last
+    recorded: status, key (prefix), seconds, the run or folder it made, the error. A damaged
+    state file is one flow marked damaged; it stops nothing else."""
+    out: list[dict[str, Any]] = []
+    folder = root / "flows"
+    for state_path in sorted(folder.glob("*/state.json")) if folder.is_dir() else []:
+        name = state_path.parent.name
+        try:
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+            steps = state["steps"]
+            if not isinstance(steps, dict):
+                raise ValueError("steps is not a mapping")
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            out.append({"name": name, "damaged": f"state.json unreadable: {err}", "steps": []})
+            continue
+        out.append(
+            {
+                "name": name,
+                "modified": state_path.stat().st_mtime,
+                "steps": [_flow_step(root, step, entry) for step, entry in steps.items()],
+            }
+        )
+    return sorted(out, key=lambda f: -float(f.get("modified") or 0))
+
+
+def _flow_step(root: Path, name: str, entry: Any) -> dict[str, Any]:
+    entry = entry if isinstance(entry, dict) else {}
+    result = entry.get("result") if isinstance(entry.get("result"), dict) else {}
+    run_id = result.get("run")
+    linked = run_id if run_dir(root, run_id) is not None else None  # inside the root only
+    return {
+        "step": name,
+        "status": str(entry.get("status") or "unknown"),
+        "key": str(entry.get("key") or "")[:12],
+        "seconds": entry.get("seconds") if isinstance(entry.get("seconds"), (int, float)) else None,
+        "run": linked,
+        "error": str(entry.get("error") or "")[:500] or None,
+    }

@@ -288,3 +288,24 @@ steps:
         losses.append(json.loads((root / run_id / "metrics.json").read_text())["val_loss"])
     assert result["metrics"]["val_loss"] == pytest.approx(sum(losses) / 3)
     assert result["metrics"]["val_loss_std"] == pytest.approx(float(np.std(losses, ddof=1)))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ['{ half', '[1, 2]', '{"steps": [1]}', '{"steps": {"a": 7}}',
+     '{"steps": {"a": {"status": "done", "key": "K", "result": {"hashes": [1]}}}}'],
+)  # fmt: skip
+def test_a_damaged_state_runs_the_steps_again(tmp_path: Path, damage: str) -> None:
+    work = tmp_path / "w"
+    flow = _flow(
+        work, "steps:\n  a: {cmd: 'echo a >> ran.log && echo 1 > a.out', outputs: {out: a.out}}\n"
+    )
+    root = tmp_path / "runs"
+    assert _cli("flow", flow, "-r", root).returncode == 0
+    state = root / "flows" / "flow" / "state.json"
+    key = json.loads(state.read_text())["steps"]["a"]["key"]
+    state.write_text(damage.replace('"K"', json.dumps(key)))
+    done = _cli("flow", flow, "-r", root)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert _cli("flow", "status", flow, "-r", root).returncode == 0
+    assert _ran(work) == ["a", "a"]

@@ -102,7 +102,10 @@ class Flows:
             data = json.loads(self.state_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {"steps": {}}
-        return data if isinstance(data.get("steps"), dict) else {"steps": {}}
+        steps = data.get("steps") if isinstance(data, dict) else None
+        if not isinstance(steps, dict):  # a damaged state: every step runs again
+            return {"steps": {}}
+        return {**data, "steps": {k: v for k, v in steps.items() if isinstance(v, dict)}}
 
     def record(self, name: str, entry: dict[str, Any]) -> None:
         """One step's entry into the state: read, changed and written again under a lock
@@ -122,14 +125,17 @@ class Flows:
             return None
         if entry.get("key") != self.keys[step.name]:
             return None
-        result = entry.get("result") or {}
-        if step.kind == "cmd":
-            made = (result.get("hashes") or {}).items()
-            ok = all(_content(Path(p), step, "outputs") == h for p, h in made)
-        elif step.kind in ("run", "sweep", "tune", "backtest"):
-            ok = (Path(result["run_dir"]) / "run.json").is_file()
-        else:
-            ok = (Path(result["dir"]) / "MANIFEST.json").is_file()
+        result = entry.get("result")
+        try:
+            if step.kind == "cmd":
+                made = result["hashes"].items()
+                ok = all(_content(Path(p), step, "outputs") == h for p, h in made)
+            elif step.kind in ("run", "sweep", "tune", "backtest"):
+                ok = (Path(result["run_dir"]) / "run.json").is_file()
+            else:
+                ok = (Path(result["dir"]) / "MANIFEST.json").is_file()
+        except (KeyError, TypeError, AttributeError, OSError):  # a damaged entry: not a hit
+            return None
         return result if ok else None
 
     def explain(self) -> list[tuple[str, str]]:

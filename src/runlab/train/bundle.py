@@ -194,7 +194,11 @@ def _card(run: Any, meta: dict[str, Any]) -> str:
     shown = {f"test_{k}": v for k, v in test.items() if isinstance(v, (int, float))}
     shown.update({k: v for k, v in metrics.items() if k in ("val_loss", "train_loss")})
     backtest = run.path / "artifacts" / "backtest" / "test" / "metrics.json"
-    trading = json.loads(backtest.read_text()) if backtest.is_file() else {}
+    try:
+        trading = json.loads(backtest.read_text()) if backtest.is_file() else {}
+    except (OSError, ValueError):  # a damaged backtest summary: the card goes without it
+        trading = {}
+    trading = trading if isinstance(trading, dict) else {}
     lines = [
         "---",
         "library_name: pytorch",

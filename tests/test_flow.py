@@ -176,6 +176,12 @@ steps:
         ("steps: [a, b]\n", "'steps:' mapping"),
         ("steps:\n  a: {cmd: 'true'\n", "not YAML"),
         ("steps:\n  a: {kind: run, config: missing.yaml}\n", "missing.yaml does not exist"),
+        ("launcher: nosuch\nsteps:\n  a: {cmd: 'true'}\n", "launcher 'nosuch'"),
+        ("steps:\n  a: {cmd: 'true', launcher: {name: slurm, colour: 1}}\n", "colour"),
+        ("steps:\n  a: {cmd: 'true', launcher: [slurm]}\n", "a mapping with name:"),
+        ("steps:\n  a: {cmd: 'true', launcher: ray}\n", "local, slurm or htcondor"),
+        ("steps:\n  a: {kind: gate, when: 'true', launcher: slurm}\n", "no field 'launcher'"),
+        ("hosts: 3\nsteps:\n  a: {cmd: 'true'}\n", "no field 'hosts'"),
     ],
 )
 def test_a_bad_flow_is_one_line_and_exit_2(tmp_path: Path, text: str, words: str) -> None:

@@ -28,11 +28,11 @@ LAYERS = {
     "integrations": 3,
     "train": 3,
     "sweep": 4,
-    "flow": 4,
     "web": 4,
-    "cli": 5,
-    "contracts": 5,  # the contract test suites of each role, for third parties
-    "facade": 6,  # runlab/__init__.py (the public API) and runlab/__main__.py
+    "flow": 5,  # steps on a launcher: runlab.sweep's schedulers
+    "cli": 6,
+    "contracts": 6,  # the contract test suites of each role, for third parties
+    "facade": 7,  # runlab/__init__.py (the public API) and runlab/__main__.py
 }
 KNOWN: set[tuple[str, str]] = set()
 

@@ -29,14 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from runlab import _io
-from runlab.errors import ConfigError, RunlabError
+from runlab.errors import ConfigError
+from runlab.flow.results import FlowFailed, content, finished, made, over_seeds, ranked
 from runlab.flow.spec import REFERENCE, Flow, Step
 
-
-class FlowFailed(RunlabError):
-    """A step failed or a gate stopped the flow (exit 1)."""
-
-    exit_code = 1
+__all__ = ["FlowFailed", "Flows", "run_flow"]
 
 
 class Flows:
@@ -57,11 +54,12 @@ class Flows:
     # ---------------------------------------------------------------- keys
     def _parts(self, step: Step) -> dict[str, str]:
         base = self.flow.base
-        fields = {k: v for k, v in step.spec.items() if k != "cache"}  # references as text:
-        parts = {"kind": step.kind, "fields": _digest(fields)}  # the upstream keys are parts
+        fields = {k: v for k, v in step.spec.items() if k not in ("cache", "launcher")}
+        # references stay as text (the upstream keys are parts); where it runs is not a part
+        parts = {"kind": step.kind, "fields": _digest(fields)}
         for key in ("inputs", "code"):
             for rel in step.spec.get(key, []):
-                parts[f"{key}: {rel}"] = _content(base / str(rel), step, key)
+                parts[f"{key}: {rel}"] = content(base / str(rel), step, key)
         if step.kind in ("sweep", "tune"):  # the base config, Hydra's defaults and all; the
             parts["config"] = _digest(_resolved_config(base, step, self._static, []))  # grid
         if step.kind == "run":
@@ -71,7 +69,7 @@ class Flows:
             made = {str(p) for p in self._outputs()}  # an upstream's output: its key covers it
             local = isinstance(source, str) and source and (base / source).is_file()
             if local and str(base / str(source)) not in made:
-                parts[f"data.source: {source}"] = _content(base / str(source), step, "data")
+                parts[f"data.source: {source}"] = content(base / str(source), step, "data")
         for needed in step.needs:
             parts[f"upstream: {needed}"] = self.keys[needed]
         return parts
@@ -129,7 +127,7 @@ class Flows:
         try:
             if step.kind == "cmd":
                 made = result["hashes"].items()
-                ok = all(_content(Path(p), step, "outputs") == h for p, h in made)
+                ok = all(content(Path(p), step, "outputs") == h for p, h in made)
             elif step.kind in ("run", "sweep", "tune", "backtest"):
                 ok = (Path(result["run_dir"]) / "run.json").is_file()
             else:
@@ -150,6 +148,9 @@ class Flows:
                 out.append((step.name, "cached"))
             elif not entry:
                 out.append((step.name, "not run yet"))
+            elif entry.get("key") == self.keys[step.name] and entry.get("status") == "submitted":
+                where = (entry.get("submitted") or {}).get("folder")
+                out.append((step.name, f"submitted, not finished: a rerun waits for {where}"))
             elif entry.get("key") == self.keys[step.name] and entry.get("status") != "done":
                 out.append((step.name, f"{entry.get('status')} last time: {entry.get('error')}"))
             elif entry.get("key") == self.keys[step.name]:
@@ -220,8 +221,21 @@ def _one(
             return cached
         t0 = time.monotonic()
         entry = {"key": flows.keys[step.name], "parts": flows.parts[step.name]}
+        before = state["steps"].get(step.name) or {}
+        same = not forced and before.get("key") == entry["key"]
+        jobs = before.get("submitted") if same and before.get("status") == "submitted" else None
+
+        def submitted(what: dict[str, Any]) -> None:  # jobs a rerun finds again
+            flows.record(step.name, {**entry, "status": "submitted", "submitted": what})
+            say(f"{step.name}: submitted to {step.launcher[0]} ({what['folder']})")
+
         try:
-            result = _execute(flows, step, results)
+            if step.launcher[0] != "local":
+                from runlab.flow.cluster import on_launcher
+
+                result = on_launcher(flows, step, _resolver(step, results), jobs, submitted)
+            else:
+                result = _execute(flows, step, results)
         except FlowFailed as err:
             flows.record(step.name, {**entry, "status": "failed", "error": str(err)})
             raise
@@ -231,8 +245,8 @@ def _one(
         return result
 
 
-def _execute(flows: Flows, step: Step, results: dict[str, Any]) -> dict[str, Any]:
-    base = flows.flow.base
+def _resolver(step: Step, results: dict[str, Any]) -> Any:
+    """A field's text with each reference replaced by the referenced step's result."""
 
     def resolve(text: str) -> str:
         def one(match: Any) -> str:
@@ -245,6 +259,12 @@ def _execute(flows: Flows, step: Step, results: dict[str, Any]) -> dict[str, Any
 
         return REFERENCE.sub(one, text)
 
+    return resolve
+
+
+def _execute(flows: Flows, step: Step, results: dict[str, Any]) -> dict[str, Any]:
+    base = flows.flow.base
+    resolve = _resolver(step, results)
     if step.kind == "cmd":
         return _cmd(base, step, resolve)
     if step.kind == "run":
@@ -262,30 +282,14 @@ def _cmd(base: Path, step: Step, resolve: Any) -> dict[str, Any]:
     proc = subprocess.run(resolve(str(step.spec["cmd"])), shell=True, cwd=base)
     if proc.returncode != 0:
         raise FlowFailed(f"step {step.name}: command exited {proc.returncode}")
-    out = {k: str(base / str(v)) for k, v in (step.spec.get("outputs") or {}).items()}
-    missing = [p for p in out.values() if not Path(p).exists()]
-    if missing:
-        raise FlowFailed(f"step {step.name}: the command did not make {missing[0]}")
-    return {"out": out, "hashes": {p: _content(Path(p), step, "outputs") for p in out.values()}}
+    return made(base, step)
 
 
 def _run(flows: Flows, step: Step, resolve: Any) -> dict[str, Any]:
     """One run, or one per seed (``seeds: [1, 2, 3]``): the step's run is the first seed's,
     its metrics the mean over the seeds of each number (and ``<key>_std``), ``runs`` all."""
     seeds: list[int | None] = [int(s) for s in step.spec.get("seeds") or []] or [None]
-    done = [_one_run(flows, step, resolve, seed) for seed in seeds]
-    if len(done) == 1:
-        return done[0]
-    metrics: dict[str, Any] = {}
-    for key in done[0]["metrics"]:
-        values = [d["metrics"].get(key) for d in done]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            mean = sum(values) / len(values)
-            metrics[key] = mean
-            metrics[f"{key}_std"] = (
-                sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-            ) ** 0.5
-    return {**done[0], "metrics": metrics, "runs": [d["run"] for d in done], "seeds": seeds}
+    return over_seeds([_one_run(flows, step, resolve, seed) for seed in seeds], seeds)
 
 
 def _one_run(flows: Flows, step: Step, resolve: Any, seed: int | None) -> dict[str, Any]:
@@ -304,7 +308,7 @@ def _one_run(flows: Flows, step: Step, resolve: Any, seed: int | None) -> dict[s
     if proc.returncode != 0 or done.get("status") != "finished":
         ended = done.get("status") or f"with exit code {proc.returncode}"
         raise FlowFailed(f"step {step.name}: runlab run ended {ended}")
-    return _finished(Path(done["run_dir"]))
+    return finished(Path(done["run_dir"]))
 
 
 def _search(flows: Flows, step: Step, resolve: Any) -> dict[str, Any]:
@@ -312,6 +316,7 @@ def _search(flows: Flows, step: Step, resolve: Any) -> dict[str, Any]:
     flow = flows.flow
     command = [sys.executable, "-m", "runlab", step.kind, str(flow.base / str(step.spec["config"]))]
     command += [resolve(str(o)) for o in step.spec.get("overrides", [])]
+    command += [f"++tags.flow={flow.name}", f"++tags.flow_step={step.name}"]
     command += ["-o", str(flows.root), "-f", "json"]
     if step.kind == "tune":
         command += ["--study-name", f"{flow.name}-{step.name}-{flows.keys[step.name][:8]}"]
@@ -323,23 +328,10 @@ def _search(flows: Flows, step: Step, resolve: Any) -> dict[str, Any]:
         done = json.loads(proc.stdout)
     except ValueError:
         done = {}
-    if step.kind == "sweep":
-        ranked = [r["run_id"] for r in done.get("runs", []) if r.get("status") == "finished"]
-        runs = [r["run_id"] for r in done.get("runs", [])]
-    else:
-        numbers = [b["number"] for b in done.get("best", [])]
-        trials = {t["number"]: t.get("run_id") for t in done.get("trials", [])}
-        ranked = [trials[n] for n in numbers if trials.get(n)]
-        runs = [t.get("run_id") for t in done.get("trials", [])]
-    if proc.returncode != 0 or not ranked:
+    best, runs = ranked(step.kind, done)
+    if proc.returncode != 0 or not best:
         raise FlowFailed(f"step {step.name}: runlab {step.kind} gave no finished run")
-    return {**_finished(flows.root / ranked[0]), "runs": runs}
-
-
-def _finished(run_dir: Path) -> dict[str, Any]:
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
-    return {"run": run_dir.name, "run_dir": str(run_dir), "metrics": shown}
+    return {**finished(flows.root / best[0]), "runs": runs}
 
 
 def _backtest(flows: Flows, step: Step, results: dict[str, Any], resolve: Any) -> dict[str, Any]:
@@ -419,22 +411,3 @@ def _cwd(folder: Path) -> Iterator[None]:
 
 def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _content(path: Path, step: Step, what: str) -> str:
-    """SHA-256 of a file, or of a folder's files (names and contents)."""
-    digest = hashlib.sha256()
-    if path.is_file():
-        files = [path]
-    elif path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-    elif what == "outputs":
-        return "missing"
-    else:
-        raise ConfigError(f"step {step.name}: {what} {path} does not exist")
-    for f in files:
-        digest.update(str(f.relative_to(path) if f != path else "").encode())
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()

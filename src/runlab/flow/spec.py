@@ -25,6 +25,13 @@ Kinds ``sweep`` (a grid: ``overrides`` with comma lists) and ``tune`` (an Optuna
 run of a run, sweep or tune step (``split``, ``data``, ``checkpoint``, ``options``: the
 command's flags, ``transaction_cost_bps: 1``).
 
+Steps of kinds ``cmd``, ``run``, ``sweep`` and ``tune`` run where ``launcher:`` says (a name,
+or a mapping of ``name:`` and the launcher's options; the flow's top-level ``launcher:`` is every
+such step's default, ``launcher: local`` keeps one step here). On a scheduler (``slurm``,
+``htcondor``) the step is submitted as jobs and the flow waits for them (a ``tune`` step runs
+``workers`` worker jobs); a flow killed while it waits finds the same jobs again when rerun.
+Where a step runs is not part of its key: a step cached here stays cached on a cluster.
+
 A string field may reference another step: ``{steps.NAME.out.KEY}`` (a cmd step's output
 path), ``{steps.NAME.run}`` / ``{steps.NAME.run_dir}`` (a run step's id and directory),
 ``{steps.NAME.metrics.KEY}``, ``{steps.NAME.dir}`` (a package). A step runs after every step
@@ -44,11 +51,12 @@ from runlab.errors import ConfigError
 KINDS = ("cmd", "run", "sweep", "tune", "backtest", "gate", "package")
 TRAINS = ("run", "sweep", "tune")  # kinds whose result is a run (a sweep's or study's best)
 REFERENCE = re.compile(r"\{steps\.([A-Za-z_][\w-]*)\.([\w.-]+)\}")
+_COMMON = {"inputs", "code", "cache", "after", "kind", "launcher"}
 _FIELDS = {
-    "cmd": {"cmd", "inputs", "outputs", "code", "cache", "after", "kind"},
-    "run": {"config", "overrides", "seeds", "inputs", "code", "cache", "after", "kind"},
-    "sweep": {"config", "overrides", "inputs", "code", "cache", "after", "kind"},
-    "tune": {"config", "overrides", "trials", "seed", "inputs", "code", "cache", "after", "kind"},
+    "cmd": {"cmd", "outputs", *_COMMON},
+    "run": {"config", "overrides", "seeds", *_COMMON},
+    "sweep": {"config", "overrides", *_COMMON},
+    "tune": {"config", "overrides", "trials", "seed", "workers", *_COMMON},
     "backtest": {
         "run",
         "split",
@@ -80,6 +88,7 @@ class Step:
     kind: str
     spec: dict[str, Any]
     needs: list[str] = field(default_factory=list)
+    launcher: tuple[str, dict[str, Any]] = ("local", {})  # where it runs, and the options
 
     @property
     def cached(self) -> bool:
@@ -113,7 +122,11 @@ def load_flow(path: Path) -> Flow:
     name = str(doc.get("name") or path.stem)
     if not re.fullmatch(r"[\w.-]+", name):
         raise ConfigError(f"{path}: flow name {name!r}: use letters, digits, '_', '-' and '.'")
-    steps = {str(k): _step(path, str(k), v) for k, v in doc["steps"].items()}
+    unknown = sorted(set(doc) - {"name", "steps", "launcher"})
+    if unknown:
+        raise ConfigError(f"{path}: a flow has no field {unknown[0]!r} (name, steps, launcher)")
+    default = _launcher(path, "the flow", doc.get("launcher"), ("local", {}))
+    steps = {str(k): _step(path, str(k), v, default) for k, v in doc["steps"].items()}
     for step in steps.values():
         for needed in step.needs:
             if needed not in steps:
@@ -135,7 +148,29 @@ def load_flow(path: Path) -> Flow:
     return Flow(name, path.resolve(), {n: steps[n] for n in order})
 
 
-def _step(path: Path, name: str, spec: Any) -> Step:
+def _launcher(
+    path: Path, owner: str, given: Any, default: tuple[str, dict[str, Any]]
+) -> tuple[str, dict[str, Any]]:
+    """``launcher: slurm`` or ``launcher: {name: slurm, partition: debug, ...}``, its name and
+    options checked as ``--launcher`` checks them (before anything runs)."""
+    from runlab.sweep.launchers import make_launcher
+
+    if given is None:
+        return default
+    block = {"name": given} if isinstance(given, str) else given
+    if not isinstance(block, dict) or not isinstance(block.get("name"), str):
+        raise ConfigError(
+            f"{path}: {owner}: launcher is a name (local, slurm, ...) or a mapping with name:"
+        )
+    options = {str(k): v for k, v in block.items() if k != "name"}
+    try:
+        make_launcher(block["name"], options)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {owner}: {err}") from err
+    return block["name"], options
+
+
+def _step(path: Path, name: str, spec: Any, default: tuple[str, dict[str, Any]]) -> Step:
     if not re.fullmatch(r"[A-Za-z_][\w-]*", name):
         raise ConfigError(f"{path}: step name {name!r}: start with a letter; letters, digits, _ -")
     if not isinstance(spec, dict):
@@ -165,7 +200,15 @@ def _step(path: Path, name: str, spec: Any) -> Step:
         needs.append(str(spec["run"]))
     if kind == "gate":
         needs += re.findall(r"\bsteps\.([A-Za-z_][\w-]*)", str(spec["when"]))
-    return Step(name, kind, spec, sorted(set(needs) - {name}) if name not in needs else needs)
+    where = _launcher(path, f"step {name!r}", spec.get("launcher"), default)
+    if kind == "cmd" and where[0] not in ("local", "slurm", "htcondor"):
+        raise ConfigError(
+            f"{path}: step {name!r}: a cmd step runs on local, slurm or htcondor, not {where[0]}"
+        )
+    if kind not in ("cmd", *TRAINS):  # gates, backtests and packages run here
+        where = ("local", {})
+    kept = sorted(set(needs) - {name}) if name not in needs else needs
+    return Step(name, kind, spec, kept, where)
 
 
 def _text(value: Any) -> str:

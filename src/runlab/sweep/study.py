@@ -691,6 +691,25 @@ def _write_outputs(
     return summary
 
 
+def study_summary(root: Path, name: str, storage: str) -> dict[str, Any]:
+    """A study's trials and best trials as ``runlab tune --format json`` gives them, read from
+    its storage, and its trials.jsonl rewritten: after worker jobs ended (each wrote its own
+    view as it ended; two ending together may each have missed the other's last trial)."""
+    import optuna
+
+    opened = storage_for(storage, root, opened=True)
+    study = raced(lambda: optuna.load_study(study_name=name, storage=opened))
+    folder = root / "studies" / name
+    rows = _write_trials(study, folder, StudyRecord(folder).objectives)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    best = study.best_trials if complete else []
+    return {
+        "study": name,
+        "trials": rows,
+        "best": [{"number": t.number, "run_id": t.user_attrs.get("run_id")} for t in best],
+    }
+
+
 class TrialReporter:
     """In a trial's process: report the objective to the Optuna trial after every epoch and
     stop the run (status ``pruned``) when the pruner says so."""

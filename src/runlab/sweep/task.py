@@ -1,7 +1,8 @@
 """One array task of a scheduler job: ``python -m runlab.sweep.task TASKS_FILE TASK_ID``.
 
 Runs the manifest lines listed on line ``TASK_ID`` of ``TASKS_FILE``, one after the other,
-each as a child ``runlab`` process whose output is appended to ``logs/<line>.out|.err``.
+each as a child ``runlab`` process (a flow's ``shell CWD COMMAND`` line: ``/bin/sh -c``)
+whose output is appended to ``logs/<line>.out|.err``.
 A sweep's combination that already has a run is not run twice: a finished one is skipped, a
 live one (another job owns it) is left alone, a preempted or crashed one with ``last.pt`` is
 resumed (``runlab run --resume``). SIGTERM (a requeue, a vacate, ``scancel``) and SIGUSR1 (a
@@ -77,7 +78,10 @@ class TaskRunner:
         for path in (out, err):
             with open(path, "ab") as fh:
                 fh.write(header.encode())
-        self.child = self.starter.start(args, out, err, dict(os.environ), append=True)
+        if args and args[0] == "shell":  # a flow's cmd step: shell CWD COMMAND
+            self.child = _shell(args[1], args[2], out, err)
+        else:
+            self.child = self.starter.start(args, out, err, dict(os.environ), append=True)
         code = self.child.wait()
         while code is None:  # wait() returns early when a signal handler ran
             code = self.child.wait()
@@ -101,6 +105,15 @@ class TaskRunner:
         ):
             return ["run", "--resume", str(run.path), "--output-dir", data["root"]]
         return args
+
+
+def _shell(cwd: str, command: str, out: str, err: str) -> Child:
+    """A flow's cmd step: ``/bin/sh -c COMMAND`` in ``cwd``, its output appended to the logs."""
+    import subprocess
+
+    with open(out, "ab") as out_fh, open(err, "ab") as err_fh:
+        proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=cwd, stdout=out_fh, stderr=err_fh)
+    return Child(proc, warm=False)
 
 
 def _launcher_class(name: str) -> Any:

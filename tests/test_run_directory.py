@@ -228,8 +228,16 @@ def test_git_commit_and_dirty_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (repo / "train.py").write_text("x = 2\n")
     with runlab.start_run(root=tmp_path / "runs", capture_stdout=False) as dirty:
         pass
-    assert clean.info["git"] == {"commit": head.strip(), "dirty": False}
-    assert dirty.info["git"] == {"commit": head.strip(), "dirty": True}
+    top = str(repo.resolve())
+    assert clean.info["git"] == {"commit": head.strip(), "dirty": False, "root": top}
+    diff = (dirty.dir / "code" / "git.diff").read_bytes()  # what the commit lacks
+    assert b"-x = 1\n+x = 2" in diff
+    import hashlib
+
+    assert dirty.info["git"] == {
+        "commit": head.strip(), "dirty": True, "root": top, "diff": "code/git.diff",
+        "diff_bytes": len(diff), "diff_sha256": hashlib.sha256(diff).hexdigest(),
+    }  # fmt: skip
 
 
 def test_no_git_repository_gives_null(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

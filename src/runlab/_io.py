@@ -81,12 +81,17 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, fsync: bool = Tru
     ``fsync=False`` for files rewritten every few seconds (heartbeat): the rename is still
     atomic for readers; only a power cut could lose the latest version.
     """
+    atomic_write_bytes(path, text.encode("utf-8"), fsync)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, fsync: bool = True) -> None:
+    """:func:`atomic_write_text` for bytes."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -14,16 +14,17 @@ from runlab._version import __version__
 
 
 def git_info(cwd: str | None = None) -> dict[str, Any] | None:
-    """Commit and dirty flag of the repository holding ``cwd``, or None outside a repository."""
+    """Commit, dirty flag and top folder of the repository holding ``cwd``, or None outside a
+    repository."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD", "--show-toplevel"],
             cwd=cwd,
             capture_output=True,
             text=True,
             timeout=5,
             check=True,
-        ).stdout.strip()
+        ).stdout.split("\n")
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
             cwd=cwd,
@@ -34,7 +35,28 @@ def git_info(cwd: str | None = None) -> dict[str, Any] | None:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    return {"commit": commit, "dirty": bool(status.strip())}
+    return {"commit": head[0].strip(), "dirty": bool(status.strip()), "root": head[1].strip()}
+
+
+DIFF_CAP = 10 * 1024 * 1024  # a dirty tree's diff larger than this is not kept (named instead)
+
+
+def git_diff(top: str) -> bytes | str:
+    """``git diff HEAD --binary`` of the repository at ``top`` (tracked files: what a checkout
+    of the commit lacks), or why there is none to keep."""
+    try:
+        proc = subprocess.run(
+            ["git", "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"],
+            cwd=top,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"git diff failed ({type(err).__name__})"
+    if len(proc.stdout) > DIFF_CAP:
+        return f"the diff is {len(proc.stdout) / 2**20:.1f} MiB, over the {DIFF_CAP >> 20} MiB cap"
+    return proc.stdout
 
 
 def versions() -> dict[str, str]:

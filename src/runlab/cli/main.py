@@ -15,7 +15,20 @@ from typing import Any
 import typer
 
 from runlab._version import __version__
-from runlab.cli import finance, flow, jobs, monitor, package, report, runs, sinks, sweep, train, ui
+from runlab.cli import (
+    finance,
+    flow,
+    jobs,
+    monitor,
+    package,
+    report,
+    reproduce,
+    runs,
+    sinks,
+    sweep,
+    train,
+    ui,
+)
 from runlab.errors import RunlabError
 
 app = typer.Typer(
@@ -28,6 +41,7 @@ app = typer.Typer(
 )
 train.register(app)
 runs.register(app)
+reproduce.register(app)
 finance.register(app)
 package.register(app)
 flow.register(app)

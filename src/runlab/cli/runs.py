@@ -217,7 +217,10 @@ def _dash(value: Any) -> str:
 def _git(git: dict[str, Any]) -> str:
     if not git:
         return ""
-    return str(git.get("commit", ""))[:12] + (" (dirty)" if git.get("dirty") else "")
+    if not git.get("dirty"):
+        return str(git.get("commit", ""))[:12]
+    kept = f", {git['diff']}" if git.get("diff") else ""  # runlab reproduce applies it
+    return f"{str(git.get('commit', ''))[:12]} (dirty{kept})"
 
 
 def _kv(out: Any, title: str, data: dict[str, str]) -> None:

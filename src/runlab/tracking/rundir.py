@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import signal
 import sys
 import time
@@ -67,12 +68,68 @@ def create(run: Run, overrides: Sequence[str] | None, **fields: Any) -> None:
         **fields,
     }
     config_file.write(run.dir, run.safe_config)
+    snapshot_code(run)
     safe_overrides = redact_args(overrides or [], run._secrets)
     _io.atomic_write_text(run.dir / "overrides.yaml", to_yaml(safe_overrides))
     run._events = _io.JsonlAppender(run.dir / "events.jsonl")
     run._scalars = ScalarsCsv(run.dir / "scalars.csv")
     _io.keep_reserve(run.dir)
     run._write_info()
+
+
+CODE_DIFF = "code/git.diff"
+
+
+def snapshot_code(run: Run) -> None:
+    """A dirty repository's ``git diff HEAD --binary`` as ``code/git.diff`` (the secrets the
+    run knows replaced, like everywhere else in the run directory), its size and SHA-256 in
+    run.json's ``git``; a diff over the cap is named, not kept (``diff_skipped``). With the
+    commit, ``runlab reproduce RUN`` rebuilds the tree the run ran in."""
+    import hashlib
+
+    from runlab._provenance import git_diff
+
+    git = run.info.get("git")
+    if not isinstance(git, dict) or not git.get("dirty") or not git.get("root"):
+        return
+    diff = git_diff(str(git["root"]))
+    if isinstance(diff, str):
+        git["diff_skipped"] = diff
+        return
+    diff, hidden = redact_diff(diff, run._secrets)
+    if hidden:
+        git["diff_redacted_lines"] = hidden
+    path = run.dir / CODE_DIFF
+    path.parent.mkdir(exist_ok=True)
+    _io.atomic_write_bytes(path, diff)
+    git.update(diff=CODE_DIFF, diff_bytes=len(diff), diff_sha256=hashlib.sha256(diff).hexdigest())
+
+
+_ASSIGNMENT = re.compile(
+    rb"""^\+(\s*(?:export\s+)?["']?([A-Za-z_][\w.-]*)["']?\s*[:=]\s*)(\S.*)$"""
+)
+
+
+def redact_diff(diff: bytes, secrets: set[str]) -> tuple[bytes, int]:
+    """The diff without the run's secrets, and without the value of an added line that sets a
+    secret-named key (``api_key: ...``, ``export WANDB_API_KEY=...``): such a line still
+    applies, with ``***`` for its value. Returns the diff and how many lines were changed."""
+    from runlab._secrets import is_secret_key
+
+    for secret in sorted(secrets, key=len, reverse=True):
+        diff = diff.replace(secret.encode(), b"***")
+    lines, hidden = diff.split(b"\n"), 0
+    for i, line in enumerate(lines):
+        found = _ASSIGNMENT.match(line) if line.startswith(b"+") else None
+        if (
+            found
+            and not line.startswith(b"+++")
+            and is_secret_key(found[2].decode(errors="replace"))
+        ):
+            quote = found[3][:1] if found[3][:1] in (b'"', b"'") else b""
+            lines[i] = b"+" + found[1] + quote + b"***" + quote  # still a string literal
+            hidden += 1
+    return b"\n".join(lines), hidden
 
 
 def provenance_of_resume() -> dict[str, Any]:

@@ -125,3 +125,9 @@ def crash_loop(cfg: dict[str, Any], run: Any) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     elif how == "nap":
         time.sleep(float(cfg.get("nap", 60)))
+
+
+def bowl_loop(cfg: dict[str, Any], run: Any) -> None:
+    """val.loss = (x - 0.3)^2 + 0.001 y: x matters, y hardly (the importance tests)."""
+    x, y = float(cfg.get("x", 0)), float(cfg.get("y", 0))
+    run.log_epoch(1, {"val": {"loss": (x - 0.3) ** 2 + 0.001 * y}})

@@ -20,7 +20,7 @@ from runlab.cli._format import (
 from runlab.errors import ConfigError
 from runlab.sweep.launchers import LAUNCHERS
 from runlab.sweep.plugins import PRUNERS, SAMPLERS
-from runlab.tracking.roots import START_ROOT_HELP
+from runlab.tracking.roots import ROOT_HELP, START_ROOT_HELP
 
 LAUNCHER = typer.Option(
     None,
@@ -281,6 +281,39 @@ def _short(text: str | None, width: int = 60) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
+def importance(
+    study: str = typer.Argument(..., help="Study name (runlab tune --study-name)."),
+    evaluator: str = typer.Option(
+        "fanova", "--evaluator", help="fanova, ped-anova or mdi (Optuna's evaluators)."
+    ),
+    objective: str | None = typer.Option(
+        None, "--objective", help="Which objective of a multi-objective study (default: first)."
+    ),
+    storage: str | None = typer.Option(
+        None, "--storage", help="Optuna storage URL (default: where runlab tune put it)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="The evaluator's seed (fanova, mdi)."),
+    output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help=ROOT_HELP),
+    fmt: Format = typer.Option(Format.table, "--format", "-f"),
+) -> None:
+    """Each hyperparameter's importance for a study's objective, from its finished trials
+    (Optuna's fANOVA by default), largest first."""
+    from runlab.sweep.importance import importances
+    from runlab.tracking.roots import runs_root
+
+    found = importances(
+        runs_root(output_dir, must_exist=True), study, storage, evaluator, objective, seed
+    )
+    rows = [{"param": k, "importance": v} for k, v in found["importances"].items()]
+    if not write_rows(fmt, ["param", "importance"], rows, found, "param"):
+        return
+    typer.echo(
+        f"study {study}: {found['evaluator']} over {found['trials']} finished trials, "
+        f"objective {found['objective']}"
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command("sweep")(sweep)
     app.command("tune")(tune)
+    app.command("importance")(importance)

@@ -198,6 +198,10 @@ def _api(root: Path, token: str, loopback: bool) -> APIRouter:
     def study(kind: str, name: str) -> JSONResponse:
         return _json(data.study_detail(root, kind, name))
 
+    @app.get("/api/studies/study/{name}/importance")
+    def importance(name: str) -> JSONResponse:
+        return _json(data.study_importance(root, name))
+
     @app.get("/api/flows")
     def flows() -> JSONResponse:
         return _json(data.flows(root))

@@ -339,6 +339,20 @@ def study_detail(root: Path, kind: str, name: str) -> dict[str, Any]:
     return _sweep(root, name)
 
 
+def study_importance(root: Path, name: str) -> dict[str, Any]:
+    """fANOVA importance of a study's parameters (``runlab importance``); ``importances``
+    empty and ``reason`` said while it has fewer than 2 finished trials."""
+    from runlab.errors import ConfigError
+    from runlab.sweep.importance import importances
+
+    if not _SAFE_ID.match(name):
+        raise RunNotFoundError(f"no study {name!r} under {root}")
+    try:
+        return importances(root, name)
+    except ConfigError as err:
+        return {"study": name, "importances": {}, "reason": str(err)}
+
+
 def _study(root: Path, name: str) -> dict[str, Any]:
     study = StudyRecord.open(root, name)
     keys = ("number", "state", "params", "values", "run_id", "duration")

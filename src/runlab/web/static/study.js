@@ -91,6 +91,17 @@
         h("td", { class: "reason" }, t.reason || "")))));
   }
 
+  // a study's fANOVA importance (runlab importance): one bar per parameter, largest first
+  async function importance() {
+    const found = await api(`/api/studies/study/${encodeURIComponent(name)}/importance`);
+    const items = Object.entries(found.importances || {});
+    $("importance-title").hidden = $("importance").hidden = false;
+    if (!items.length) { $("importance").replaceChildren(h("p", { class: "muted" }, found.reason || "")); return; }
+    $("importance").replaceChildren(h("table", {}, h("tbody", {}, items.map(([p, v]) => h("tr", {},
+      h("td", {}, p), h("td", { class: "num" }, fmt(v)),
+      h("td", {}, h("div", { class: "bar", style: `width:${Math.round(300 * v)}px` })))))));
+  }
+
   (async function load() {
     try {
       const study = await api(`/api/studies/${encodeURIComponent(kind)}/${encodeURIComponent(name)}`);
@@ -112,6 +123,7 @@
       $("param").onchange = () => byParam(study, scored);
       if (study.params.length) byParam(study, scored);
       parallel(study, scored);
+      if (kind === "study" && !study.trials.some((t) => t.state === "RUNNING")) await importance();
     } catch (err) { $("error").textContent = err.message; }
   })();
 })();

@@ -28,8 +28,8 @@ LAYERS = {
     "integrations": 3,
     "train": 3,
     "sweep": 4,
-    "web": 4,
     "flow": 5,  # steps on a launcher: runlab.sweep's schedulers
+    "web": 5,  # a study's importance: runlab.sweep.importance
     "cli": 6,
     "contracts": 6,  # the contract test suites of each role, for third parties
     "facade": 7,  # runlab/__init__.py (the public API) and runlab/__main__.py

@@ -190,6 +190,13 @@ def _api(root: Path, token: str, loopback: bool) -> APIRouter:
             return _json({"detail": "ids: give run ids separated by commas"}, 400)
         return _json(data.compare_runs(root, wanted, baseline or None))
 
+    _groups_api(app, root)
+    return app
+
+
+def _groups_api(app: APIRouter, root: Path) -> None:
+    """Studies, sweeps and flows: reads."""
+
     @app.get("/api/studies")
     def studies() -> JSONResponse:
         return _json(data.studies(root))
@@ -205,8 +212,6 @@ def _api(root: Path, token: str, loopback: bool) -> APIRouter:
     @app.get("/api/flows")
     def flows() -> JSONResponse:
         return _json(data.flows(root))
-
-    return app
 
 
 def _page(name: str) -> Any:

@@ -199,6 +199,26 @@ def test_compare_two_runs(page: Any, site: dict[str, Any], tmp_path: Path) -> No
     shot(page, "compare", tmp_path)
 
 
+def test_compare_groups_runs_with_bands(page: Any, site: dict[str, Any], tmp_path: Path) -> None:
+    ids = ",".join(site["runs"][k] for k in ("small", "mid", "big"))
+    page.goto(site["url"] + f"/compare?ids={ids}&group_by=config.model.hidden")
+    page.wait_for_selector("[data-testid=groups] tbody tr")
+    rows = page.locator("[data-testid=groups] tbody tr")
+    assert rows.count() == 1 and "config.model.hidden=16" in rows.first.inner_text()
+    # the three runs' last val losses 0.72, 0.5, 0.41: mean 0.5433, sample std 0.1595
+    assert "0.5433 ± 0.1595" in rows.first.inner_text()
+    page.wait_for_selector("#overlay canvas")
+    assert canvas_has_ink(page, "#overlay canvas")
+    assert page.evaluate("document.getElementById('overlay')._chart.series.length") == 4
+    shot(page, "compare-groups", tmp_path)
+    page.fill("#group-by", "all but seed")  # the learning rate differs: three groups of one
+    page.dispatch_event("#group-by", "change")
+    page.wait_for_function(
+        "document.querySelectorAll('[data-testid=groups] tbody tr').length === 3"
+    )
+    assert "group_by=all+but+seed" in page.url
+
+
 def test_running_runs_update_without_a_reload(page: Any, site: dict[str, Any]) -> None:
     run = runlab.start_run({"optim": {"lr": 0.5}}, root=site["root"], name="live-run")
     try:

@@ -17,7 +17,7 @@ from runlab.cli._format import (
     write_table,
 )
 from runlab.cli.runs import _root_arg
-from runlab.errors import RunlabError
+from runlab.errors import ConfigError, RunlabError
 from runlab.tracking.roots import ROOT_HELP
 
 TABLE_METRICS = 8
@@ -43,10 +43,21 @@ def compare(
     all_config: bool = typer.Option(
         False, "--all-config", help="Every config key, not only those that differ."
     ),
+    group_by: str | None = typer.Option(
+        None,
+        "--group-by",
+        "-g",
+        help="Group runs: config.model.name, tags.pair (comma list), or 'all but seed'; "
+        "mean ± std per group.",
+    ),
+    curve: str | None = typer.Option(
+        None, "--curve", help="With --group-by and -f json: METRIC (val.loss) per epoch per group."
+    ),
     root: Path | None = typer.Option(None, "--root", "-r", help=ROOT_HELP, show_default=False),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
 ) -> None:
-    """Runs side by side: metrics, the config keys that differ, and deltas to a baseline."""
+    """Runs side by side: metrics, the config keys that differ, and deltas to a baseline; with
+    --group-by, groups of runs (seeds, say) with each metric's mean ± std and count."""
     from runlab.report.compare import compare as build
     from runlab.tracking.record import load_runs
     from runlab.tracking.resolve import resolve_run
@@ -60,6 +71,11 @@ def compare(
     if not records and base is None:
         raise RunlabError("nothing to compare: give runs, or --where 'EXPR' to select them")
     chosen = _split(metrics)
+    if group_by is not None:
+        _print_groups(records + ([base] if base else []), group_by, chosen, curve, fmt)
+        return
+    if curve is not None:
+        raise ConfigError("--curve draws a group's band: add --group-by")
     result = build(records, base, chosen, all_config)
     shown = result.metrics
     if fmt is Format.table and chosen is None and len(shown) > TABLE_METRICS:
@@ -95,6 +111,48 @@ def compare(
         write_markdown([*cols, *deltas], table)
         return
     write_table([*cols, *deltas], table, status_col=2)
+
+
+def _print_groups(
+    records: list[Any], spec: str, chosen: list[str] | None, curve: str | None, fmt: Format
+) -> None:
+    """Each group: its key, how many runs, and each metric as mean ± std (n when some runs
+    lack it); JSON has every statistic, and with --curve the per-epoch band."""
+    from runlab.report.groups import curves, group_runs, summary
+
+    groups = group_runs(records, spec)
+    found = summary(groups, chosen)
+    if fmt is Format.json:
+        payload = {"group_by": spec, **found}
+        if curve:
+            payload["curve"] = {"metric": curve, "groups": curves(groups, curve)}
+        write_json(payload)
+        return
+    if curve:
+        raise ConfigError("--curve is for -f json (the dashboard's compare page draws it)")
+    shown = found["metrics"] if chosen else found["metrics"][:TABLE_METRICS]
+    cols = ["group", "runs", *shown]
+    rows = [
+        [g["label"], str(g["count"]), *(_mean_std(g["stats"][m], g["count"]) for m in shown)]
+        for g in found["groups"]
+    ]
+    if fmt is Format.csv:
+        stats = ("mean", "std", "n")
+        write_csv(
+            ["group", "runs", *(f"{m}.{s}" for m in shown for s in stats)],
+            [[g["label"], g["count"], *(g["stats"][m][s] for m in shown for s in stats)]
+             for g in found["groups"]],
+        )  # fmt: skip
+        return
+    (write_markdown if fmt is Format.md else write_table)(cols, rows)
+
+
+def _mean_std(item: dict[str, Any], count: int) -> str:
+    if item["mean"] is None:
+        return ""
+    text = fmt_value(item["mean"])
+    text += f" ± {fmt_value(item['std'])}" if item["std"] is not None else ""
+    return text + (f" (n={item['n']})" if item["n"] != count else "")
 
 
 def _compare_cells(

@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from runlab.errors import ExpressionError, RunlabError, RunNotFoundError
+from runlab.errors import ConfigError, ExpressionError, RunlabError, RunNotFoundError
 from runlab.web import data
 
 STATIC = Path(__file__).parent / "static"
@@ -189,6 +189,16 @@ def _api(root: Path, token: str, loopback: bool) -> APIRouter:
         if not wanted:
             return _json({"detail": "ids: give run ids separated by commas"}, 400)
         return _json(data.compare_runs(root, wanted, baseline or None))
+
+    @app.get("/api/compare/groups")
+    def compare_groups(ids: str, group_by: str, curve: str | None = None) -> JSONResponse:
+        wanted = [i for i in ids.split(",") if i]
+        if not wanted:
+            return _json({"detail": "ids: give run ids separated by commas"}, 400)
+        try:
+            return _json(data.compare_groups(root, wanted, group_by, curve or None))
+        except ConfigError as err:
+            return _json({"detail": str(err)}, 400)
 
     _groups_api(app, root)
     return app

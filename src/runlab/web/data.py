@@ -300,6 +300,18 @@ def compare_runs(root: Path, ids: list[str], baseline: str | None) -> dict[str, 
     return {"metrics": table.metrics, "params": table.config, "rows": table.rows}
 
 
+def compare_groups(root: Path, ids: list[str], spec: str, curve: str | None) -> dict[str, Any]:
+    """The runs in groups (``runlab compare --group-by``): each metric's mean ± std and count,
+    and with ``curve`` (``val.loss``) its per-epoch mean and std per group, for the bands."""
+    from runlab.report.groups import curves, group_runs, summary
+
+    groups = group_runs([find_run(root, i) for i in ids], spec)
+    found: dict[str, Any] = {"group_by": spec, **summary(groups)}
+    if curve:
+        found["curve"] = {"metric": curve, "groups": curves(groups, curve)}
+    return found
+
+
 # ------------------------------------------------------------------------- studies and sweeps
 def studies(root: Path) -> list[dict[str, Any]]:
     """Optuna studies (``<root>/studies/<name>/trials.jsonl``) and grid sweeps

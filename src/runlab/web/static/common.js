@@ -91,11 +91,12 @@ const RL = (() => {
       axes: [{ label: opts.xLabel || "" }, { size: 64, values: (u, ticks) => ticks.map(fmt) }],
       cursor: { drag: { x: true, y: false } },
       series: [{ label: opts.xLabel || "x" }, ...series.map((s, i) => ({
-        label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
+        label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: s.width || 1.5, spanGaps: true,
         points: { show: scatter(s) || xs.length < 40, size: scatter(s) ? 6 : 4 },
         paths: scatter(s) ? () => null : undefined,
       }))],
     };
+    if (opts.bands) options.bands = opts.bands;  // [{series: [upper, lower], fill}]: 1-based
     container._chart = new uPlot(options, data, container);
     return container._chart;
   }

@@ -28,8 +28,44 @@
       : h("tr", {}, h("td", { class: "muted" }, "the configs are the same"))));
   }
 
+  // runs in groups (runlab compare --group-by): a table of mean ± std per metric, and for an
+  // epoch metric one band per group, its mean and mean ± one standard deviation
+  async function groups(kind, metric, split) {
+    const spec = $("group-by").value.trim();
+    const box = $("overlay");
+    const curve = kind === "epoch" ? `${split}.${metric}` : "";
+    const found = await api(`/api/compare/groups?ids=${ids.map(encodeURIComponent).join(",")}` +
+      `&group_by=${encodeURIComponent(spec)}&curve=${encodeURIComponent(curve)}`);
+    $("group-error").textContent = "";
+    const shown = found.metrics.slice(0, 8);
+    const cell = (st) => st.mean === null ? "" : fmt(st.mean) + (st.std === null ? "" : ` ± ${fmt(st.std)}`);
+    $("groups-card").hidden = false;
+    $("groups").replaceChildren(
+      h("thead", {}, h("tr", {}, h("th", {}, "group"), h("th", {}, "runs"), shown.map((m) => h("th", {}, m)))),
+      h("tbody", {}, found.groups.map((g) => h("tr", {}, h("td", {}, g.label), h("td", { class: "num" }, g.count),
+        shown.map((m) => h("td", { class: "num" }, cell(g.stats[m])))))));
+    if (box._chart) { box._chart.destroy(); box._chart = null; }
+    if (!found.curve) { box.replaceChildren(h("p", { class: "muted" }, "bands are drawn for epoch metrics")); return; }
+    const lines = [], bands = [];
+    found.curve.groups.forEach((g, i) => {
+      const color = RL.COLORS[i % RL.COLORS.length];
+      const hi = g.mean.map((m, j) => (m === null || g.std[j] === null ? m : m + g.std[j]));
+      const lo = g.mean.map((m, j) => (m === null || g.std[j] === null ? m : m - g.std[j]));
+      lines.push({ label: `${g.label} (mean)`, xs: g.epoch, ys: g.mean, color, width: 2 });
+      lines.push({ label: "+1 std", xs: g.epoch, ys: hi, color, width: 0.5 });
+      lines.push({ label: "-1 std", xs: g.epoch, ys: lo, color, width: 0.5 });
+      bands.push({ series: [lines.length - 1, lines.length], fill: color + "33" });
+    });
+    lineChart(box, `${split} ${metric} by epoch: mean ± std per group`, lines, { xLabel: "epoch", height: 300, bands });
+  }
+
   function chart() {
     const [kind, metric, split] = $("metric").value.split("|");
+    if ($("group-by").value.trim()) {
+      groups(kind, metric, split).catch((err) => { $("group-error").textContent = err.message; });
+      return;
+    }
+    $("groups-card").hidden = true;
     const lines = ids.filter((id) => series[id]).map((id) => {
       const s = series[id][kind][metric];
       const [xs, ys] = kind === "epoch" ? (s && s[split]) || [[], []] : s || [[], []];
@@ -73,5 +109,12 @@
     load();
   };
   $("metric").onchange = chart;
+  $("group-by").value = query.get("group_by") || "";
+  $("group-by").onchange = () => {
+    const spec = $("group-by").value.trim();
+    if (spec) query.set("group_by", spec); else query.delete("group_by");
+    history.replaceState(null, "", "/compare?" + query);
+    chart();
+  };
   load();
 })();

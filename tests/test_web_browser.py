@@ -219,6 +219,35 @@ def test_compare_groups_runs_with_bands(page: Any, site: dict[str, Any], tmp_pat
     assert "group_by=all+but+seed" in page.url
 
 
+def test_notes_and_tags_saved_and_shown_after_a_reload(
+    page: Any, site: dict[str, Any], tmp_path: Path
+) -> None:
+    run = site["runs"]["small"]
+    page.goto(site["url"] + f"/run/{run}")  # no token: saving is refused, with the reason
+    page.wait_for_selector("#summary div")
+    page.fill("#notes", "needs a longer warmup")
+    page.click("#save-notes")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=annotate-error]').textContent.includes('token')"
+    )
+    page.goto(site["url"] + f"/run/{run}?token={TOKEN}")
+    page.wait_for_selector("#summary div")
+    page.fill("#tags", "verdict=retry pair=AAPL_MSFT")
+    page.fill("#notes", "needs a longer **warmup**")
+    page.click("#save-notes")
+    page.wait_for_function("document.getElementById('saved').textContent === 'saved'")
+    page.reload()
+    page.wait_for_function("document.getElementById('notes').value.includes('warmup')")
+    assert page.input_value("#tags") == "verdict=retry pair=AAPL_MSFT"
+    assert (site["root"] / run / "notes.md").read_text() == "needs a longer **warmup**"
+    shot(page, "run-notes", tmp_path)
+    page.fill("#tags", "password=x")  # a secret-named tag: refused, its reason shown
+    page.click("#save-notes")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=annotate-error]').textContent.includes('secret')"
+    )
+
+
 def test_running_runs_update_without_a_reload(page: Any, site: dict[str, Any]) -> None:
     run = runlab.start_run({"optim": {"lr": 0.5}}, root=site["root"], name="live-run")
     try:

@@ -16,6 +16,7 @@ import typer
 
 from runlab._version import __version__
 from runlab.cli import (
+    annotate,
     finance,
     flow,
     jobs,
@@ -42,6 +43,7 @@ app = typer.Typer(
 train.register(app)
 runs.register(app)
 reproduce.register(app)
+annotate.register(app)
 finance.register(app)
 package.register(app)
 flow.register(app)

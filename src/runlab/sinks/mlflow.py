@@ -188,6 +188,8 @@ class MlflowSink(Sink):
         tags.update(source_tags(meta))
         if meta.parent:
             tags["runlab.parent"] = meta.parent
+        if meta.notes:
+            tags["mlflow.note.content"] = meta.notes  # the run's description in MLflow's UI
         run = client.create_run(experiment_id, run_name=meta.name, tags=tags)
         self._run_id = run.info.run_id
         from mlflow.entities import Param

@@ -56,6 +56,7 @@ def meta_of(record: RunRecord) -> RunMeta:
         dir=record.path.resolve(),
         config=record.config,  # config.yaml is written redacted
         tags=record.tags,
+        notes=record.notes,
         parent=record.parent,
         created=record.info.get("created"),
         **provenance_fields(record.info),
@@ -151,7 +152,10 @@ def _sync_one(
             (e for e in mirrors if e.get("sink") == sink.name and e.get("target") == target),
             None,
         )
-        if previous and previous.get("complete") and not force and sink.exists(meta, previous):
+        # notes or tags edited since the last mirror: mirrored again
+        edited = (previous or {}).get("annotations", _UNEDITED) != _annotations(record, meta)
+        done = previous is not None and previous.get("complete") and not force and not edited
+        if done and previous is not None and sink.exists(meta, previous):
             return SyncResult(record.id, sink.name, "already synced", target)
         sink.discard(meta)
         sink.open(meta)
@@ -170,9 +174,23 @@ def _sync_one(
             raise
     except Exception as err:
         return SyncResult(record.id, sink.name, "failed", describe_error(err))
-    record_mirrors(record.path, [entry(sink, meta, details, True, "sync")])
+    made = {**entry(sink, meta, details, True, "sync"), "annotations": _annotations(record, meta)}
+    record_mirrors(record.path, [made])
     outcome = "replaced" if previous else "synced"
     return SyncResult(record.id, sink.name, outcome, target)
+
+
+_UNEDITED = "unedited"
+
+
+def _annotations(record: RunRecord, meta: RunMeta) -> str:
+    """The notes and edited tags a mirror was given ("unedited" for a run nobody annotated, as
+    a mirror entry written before notes existed says): a change since is mirrored again."""
+    from runlab.tracking.annotate import digest, edited_tags
+
+    if not meta.notes and edited_tags(record.path) is None:
+        return _UNEDITED
+    return digest(meta.tags, meta.notes)
 
 
 def run_dirs(path: Path) -> list[Path]:

@@ -75,6 +75,7 @@ class WandbSink(Sink):
             group=self.options.get("group") or meta.parent or None,
             tags=[str(t)[:64] for t in tags] or None,
             name=self.options.get("run_name") or meta.name,
+            notes=meta.notes or None,
             id=wandb_id(meta.id),
             config=meta.config,
             dir=str(root),

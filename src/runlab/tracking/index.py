@@ -27,13 +27,13 @@ from runlab.tracking.state import LIVE_STATES, RunState
 
 INDEX_FILE = "index.db"
 # 2: JSON columns SQLite can read (non-finite floats); path, status indexes. 3: the listing
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _COLUMNS = index_sql.COLUMNS
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, name TEXT, status TEXT, created TEXT, started TEXT, ended TEXT,
     duration REAL, host TEXT, pid INTEGER, parent TEXT, trial INTEGER,
-    tags TEXT, metrics TEXT, config TEXT, path TEXT, updated REAL
+    tags TEXT, metrics TEXT, config TEXT, path TEXT, updated REAL, notes TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created);
 CREATE INDEX IF NOT EXISTS runs_name ON runs(name);
@@ -124,6 +124,7 @@ class RunIndex:
                 if version != SCHEMA_VERSION:
                     if version == 1:
                         _rewrite_json(con)
+                    _add_notes(con)
                     con.executescript(_SCHEMA)
                 index_sql.register(con)
                 return con
@@ -146,7 +147,11 @@ class RunIndex:
             except (OSError, ValueError):
                 text = "{}"
             fresh = index_rows.row(
-                run_dir.name, info, index_sql.to_json(config or {}), index_rows.metrics_json(text)
+                run_dir.name,
+                info,
+                index_sql.to_json(config or {}),
+                index_rows.metrics_json(text),
+                str(run_dir),
             )
         with self._connection() as con:
             self._insert(con, [fresh])
@@ -416,6 +421,13 @@ class RunIndex:
         present.sort(key=lambda r: _sort_key(r.lookup(path)), reverse=descending)
         rows = present + absent
         return rows[offset : offset + limit if limit else None], len(rows)
+
+
+def _add_notes(con: sqlite3.Connection) -> None:
+    """An index of schema 1 to 3 has no notes column: add it (no run had notes then)."""
+    names = {r[1] for r in con.execute("PRAGMA table_info(runs)")}
+    if names and "notes" not in names:
+        con.execute("ALTER TABLE runs ADD COLUMN notes TEXT")
 
 
 def _rewrite_json(con: sqlite3.Connection) -> None:

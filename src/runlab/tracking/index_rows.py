@@ -55,11 +55,13 @@ def _read_row(where: str, name: str) -> dict[str, Any]:
     if not as_written or not _json_object(metrics):
         metrics = metrics_json(metrics)
     config, _ = config_file.index_json(where)
-    return row(name, info, config, metrics)
+    return row(name, info, config, metrics, where)
 
 
-def row(name: str, info: dict[str, Any], config: str, metrics: str) -> dict[str, Any]:
-    """A row; ``config`` and ``metrics`` already the index's JSON text."""
+def row(name: str, info: dict[str, Any], config: str, metrics: str, where: str) -> dict[str, Any]:
+    """A row; ``config`` and ``metrics`` already the index's JSON text; the run's edited tags
+    and its notes read from the run directory ``where``."""
+    tags, notes = _annotations(where)
     return {
         "id": info["id"],
         "name": info.get("name"),
@@ -72,11 +74,29 @@ def row(name: str, info: dict[str, Any], config: str, metrics: str) -> dict[str,
         "pid": info.get("pid"),
         "parent": info.get("parent"),
         "trial": info.get("trial"),
-        "tags": index_sql.to_json(info.get("tags") or {}),
+        "tags": index_sql.to_json(info.get("tags") or {} if tags is None else tags),
         "metrics": metrics,
         "config": config,
         "path": name,
+        "notes": notes,
     }
+
+
+def _annotations(where: str) -> tuple[Any, str | None]:
+    """tags.json's tags (None: not edited) and notes.md's text (None: none), each as
+    :mod:`runlab.tracking.annotate` writes them; a damaged tags.json counts as not edited."""
+    tags = None
+    try:
+        data = json.loads(_read(f"{where}/tags.json"))
+        if isinstance(data, dict) and isinstance(data.get("tags"), dict):
+            tags = data["tags"]
+    except (OSError, ValueError):
+        pass
+    try:
+        notes: str | None = _read(f"{where}/notes.md").decode("utf-8", errors="replace")[:10_000]
+    except OSError:
+        notes = None
+    return tags, notes
 
 
 def metrics_json(text: str) -> str:

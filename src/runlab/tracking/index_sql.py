@@ -25,7 +25,7 @@ from runlab.tracking.expr import Expression, Node, get_path
 NONFINITE = "$float"
 # the index's columns, in table order (runlab.tracking.index); the JSON ones hold objects
 COLUMNS = ("id", "name", "status", "created", "started", "ended", "duration", "host", "pid",
-           "parent", "trial", "tags", "metrics", "config", "path")  # fmt: skip
+           "parent", "trial", "tags", "metrics", "config", "path", "notes")  # fmt: skip
 JSON_COLUMNS = ("tags", "metrics", "config")
 # plain columns an expression can name, as IndexedRun.lookup resolves them
 PLAIN = tuple(c for c in COLUMNS if c not in JSON_COLUMNS)

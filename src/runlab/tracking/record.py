@@ -55,8 +55,21 @@ class RunRecord:
 
     @property
     def tags(self) -> dict[str, Any]:
+        """The tags as last edited (tags.json), else as the run set them (run.json)."""
+        from runlab.tracking.annotate import edited_tags
+
+        edited = edited_tags(self.path)
+        if edited is not None:
+            return edited
         tags = self.info.get("tags")
         return dict(tags) if isinstance(tags, dict) else {}
+
+    @property
+    def notes(self) -> str:
+        """notes.md: what people wrote about the run ("" when nothing)."""
+        from runlab.tracking.annotate import read_notes
+
+        return read_notes(self.path)
 
     @property
     def parent(self) -> str | None:
@@ -172,6 +185,8 @@ class RunRecord:
             return get_path(self.config, rest)
         if head == "tags":
             return get_path(self.tags, rest)
+        if head == "notes" and not rest:
+            return self.notes or None
         if head == "status" and not rest:
             return self.state.value
         if head == "duration" and not rest:

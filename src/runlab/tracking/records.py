@@ -28,6 +28,7 @@ class RunMeta:
     git_commit: str | None = None  # provenance, from run.json
     user: str | None = None
     source: str | None = None  # the program that ran (its script or command)
+    notes: str = ""  # notes.md (runlab note, the run page): mirrored by runlab sync
 
 
 @dataclass(frozen=True)

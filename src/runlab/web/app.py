@@ -120,6 +120,10 @@ def _guard(app: FastAPI, token: str, loopback: bool, hosts: frozenset[str] | Non
     async def not_found(request: Request, err: RunNotFoundError) -> JSONResponse:
         return _json({"detail": str(err)}, 404)
 
+    @app.exception_handler(ConfigError)
+    async def bad_value(request: Request, err: ConfigError) -> JSONResponse:
+        return _json({"detail": str(err)}, 422)
+
     @app.exception_handler(RunlabError)
     async def refused(request: Request, err: RunlabError) -> JSONResponse:
         return _json({"detail": str(err)}, 409)
@@ -183,6 +187,8 @@ def _api(root: Path, token: str, loopback: bool) -> APIRouter:
         message = request_stop(data.find_run(root, run_id), reason="runlab ui")
         return _json({"detail": message})
 
+    _annotate_api(app, root, token)
+
     @app.get("/api/compare")
     def compare(ids: str, baseline: str | None = None) -> JSONResponse:
         wanted = [i for i in ids.split(",") if i]
@@ -204,6 +210,33 @@ def _api(root: Path, token: str, loopback: bool) -> APIRouter:
     return app
 
 
+def _annotate_api(app: APIRouter, root: Path, token: str) -> None:
+    """Notes and tags of a run: changes, each needing the token (:func:`_body`)."""
+
+    @app.put("/api/runs/{run_id}/notes")
+    async def notes(run_id: str, request: Request) -> JSONResponse:
+        from runlab.tracking.annotate import write_notes
+
+        body = await _body(request, token)
+        if isinstance(body, JSONResponse):
+            return body
+        record = data.find_run(root, run_id)
+        write_notes(record.path, body.get("text"))
+        return _json({"notes": record.notes})
+
+    @app.put("/api/runs/{run_id}/tags")
+    async def tags(run_id: str, request: Request) -> JSONResponse:
+        from runlab.tracking.annotate import check_tags, set_tags
+
+        body = await _body(request, token)
+        if isinstance(body, JSONResponse):
+            return body
+        record = data.find_run(root, run_id)
+        wanted = check_tags(body.get("tags"))
+        gone = [k for k in record.tags if k not in wanted]
+        return _json({"tags": set_tags(record.path, record.tags, wanted, gone)})
+
+
 def _groups_api(app: APIRouter, root: Path) -> None:
     """Studies, sweeps and flows: reads."""
 
@@ -222,6 +255,28 @@ def _groups_api(app: APIRouter, root: Path) -> None:
     @app.get("/api/flows")
     def flows() -> JSONResponse:
         return _json(data.flows(root))
+
+
+async def _body(request: Request, token: str) -> dict[str, Any] | JSONResponse:
+    """A mutating call's JSON body, once its token (a header, even on loopback: a cookie or a
+    query would let another site's page send it) and its Origin (the page's own, when a
+    browser says one) are right: 401 without the token, 403 from another origin, 422 for a
+    body that is not a JSON object."""
+    from urllib.parse import urlsplit
+
+    if not same_token(request.headers.get(TOKEN_HEADER, ""), token):
+        detail = "a change needs the token `runlab ui` printed, in the X-Runlab-Token header"
+        return _json({"detail": detail}, 401)
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+        return _json({"detail": f"refused: a request from another origin ({origin})"}, 403)
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return _json({"detail": "the body is a JSON object"}, 422)
+    return body
 
 
 def _page(name: str) -> Any:

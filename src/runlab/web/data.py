@@ -117,6 +117,8 @@ def run_detail(record: RunRecord) -> dict[str, Any]:
         "name": record.name,
         "status": record.state.value,
         "info": record.info,
+        "tags": record.tags,
+        "notes": record.notes,
         "heartbeat": record.heartbeat,
         "config": record.config,
         "overrides": record.overrides,

@@ -127,6 +127,32 @@
   }
   $("stop").onclick = stop;
 
+  // notes and tags: edited here (the token is needed), kept in notes.md and tags.json
+  let edited = false;
+  function annotations(run) {
+    if (edited) return;  // what the person types is not replaced by a refresh
+    $("tags").value = Object.entries(run.tags || {}).map(([k, v]) => `${k}=${v}`).join(" ");
+    $("notes").value = run.notes || "";
+  }
+  $("tags").oninput = $("notes").oninput = () => { edited = true; $("saved").textContent = ""; };
+  $("save-notes").onclick = async () => {
+    const tags = {};
+    for (const pair of $("tags").value.split(/\s+/).filter(Boolean)) {
+      const at = pair.indexOf("=");
+      if (at < 1) { $("annotate-error").textContent = `tag ${pair}: write key=value`; return; }
+      tags[pair.slice(0, at)] = pair.slice(at + 1);
+    }
+    const put = (what, body) => api(`/api/runs/${encodeURIComponent(runId)}/${what}`, {
+      method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    try {
+      await put("tags", { tags });
+      await put("notes", { text: $("notes").value });
+      edited = false;
+      $("annotate-error").textContent = "";
+      $("saved").textContent = "saved";
+    } catch (err) { $("annotate-error").textContent = err.message; }
+  };
+
   let first = true;
   async function load() {
     try {
@@ -135,7 +161,7 @@
       $("name").textContent = run.name || run.id;
       $("status").replaceChildren(badge(run.status));
       $("stop").hidden = run.status !== "running";
-      identity(run); summary(run); gates(run); warnings(run); figures(run); files(run);
+      identity(run); summary(run); annotations(run); gates(run); warnings(run); figures(run); files(run);
       if (first) $("config").replaceChildren(tree(run.config, "config"));
       charts(await api(`/api/runs/${encodeURIComponent(runId)}/series?points=1000`));
       await backtests(run);

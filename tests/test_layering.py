@@ -28,6 +28,7 @@ LAYERS = {
     "integrations": 3,
     "train": 3,
     "sweep": 4,
+    "queue": 4,  # launches from the dashboard: recipes, the file queue, workers
     "flow": 5,  # steps on a launcher: runlab.sweep's schedulers
     "web": 5,  # a study's importance: runlab.sweep.importance
     "cli": 6,

@@ -100,8 +100,14 @@ def scheduler_identity() -> dict[str, Any] | None:
 
 def provenance() -> dict[str, Any]:
     job = scheduler_identity()
+    launched = os.environ.get("RUNLAB_LAUNCHED_BY")  # a launch from the dashboard's queue
     return {
         **({"scheduler": job} if job else {}),
+        **(
+            {"launched_by": launched, "queue_entry": os.environ.get("RUNLAB_QUEUE_ENTRY")}
+            if launched
+            else {}
+        ),
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "user": _user(),

@@ -22,6 +22,7 @@ from runlab.cli import (
     jobs,
     monitor,
     package,
+    queue,
     report,
     reproduce,
     runs,
@@ -44,6 +45,7 @@ train.register(app)
 runs.register(app)
 reproduce.register(app)
 annotate.register(app)
+queue.register(app)
 finance.register(app)
 package.register(app)
 flow.register(app)

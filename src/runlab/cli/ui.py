@@ -50,8 +50,19 @@ def ui(
         "default: a new one, printed with the URL.",
         show_default=False,
     ),
+    recipes: Path | None = typer.Option(
+        None,
+        "--recipes",
+        help="A folder of recipes (configs with a launch: block): the dashboard may launch "
+        "them (off without it).",
+        show_default=False,
+    ),
+    worker: bool = typer.Option(
+        False, "--worker", help="Also run a worker here (runlab worker ROOT) for the launches."
+    ),
 ) -> None:
-    """Serve the dashboard: runs, one run's charts, compare, studies and sweeps, backtests."""
+    """Serve the dashboard: runs, one run's charts, compare, studies and sweeps, backtests;
+    with --recipes, forms that launch runs, sweeps, studies and flows into a queue."""
     from runlab._imports import require
 
     require("fastapi", "ui", "runlab ui")
@@ -67,6 +78,10 @@ def ui(
         raise ConfigError("--token: use at least 16 characters (or leave it out for a new one)")
     import secrets
 
+    if recipes is not None and not recipes.is_dir():
+        raise ConfigError(f"--recipes {recipes}: not a folder (of configs with a launch: block)")
+    if worker and recipes is None:
+        raise ConfigError("--worker runs launches: give --recipes DIR too")
     loopback = is_loopback(host)
     secret = token or secrets.token_urlsafe(24)
     _check_port(host, port)
@@ -78,8 +93,19 @@ def ui(
     sys.stdout.write("  Ctrl-C to stop\n")
     sys.stdout.flush()
     hosts = LOOPBACK_NAMES | {host} if loopback else None
-    app = create_app(base, secret, loopback=loopback, hosts=hosts)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    folder = recipes.resolve() if recipes is not None else None
+    app = create_app(base, secret, loopback=loopback, hosts=hosts, recipes=folder)
+    helper = None
+    if worker:
+        import subprocess
+
+        helper = subprocess.Popen([sys.executable, "-m", "runlab", "worker", str(base)])
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        if helper is not None:
+            helper.terminate()
+            helper.wait()
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,8 @@ PAGES = {
     "/compare": "compare.html",
     "/studies": "studies.html",
     "/flows": "flows.html",
+    "/launch": "launch.html",
+    "/queue": "queue.html",
 }
 # Pages run only the dashboard's own scripts; run files (a figure, anything a run wrote) are
 # sandboxed: an SVG with a script, opened from the dashboard, runs nothing on its origin.
@@ -62,7 +64,11 @@ def same_token(given: str, token: str) -> bool:
 
 
 def create_app(
-    root: Path, token: str, loopback: bool = True, hosts: frozenset[str] | None = None
+    root: Path,
+    token: str,
+    loopback: bool = True,
+    hosts: frozenset[str] | None = None,
+    recipes: Path | None = None,
 ) -> FastAPI:
     """The app serving ``root``. ``loopback``: bound to 127.0.0.1/::1 only, so reads need no
     token (the stop button still does). ``hosts``: the Host names to answer (``runlab ui`` on
@@ -76,6 +82,9 @@ def create_app(
     app.add_api_route("/study/{kind}/{name}", _page("study.html"), methods=["GET"])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(_api(Path(root), token, loopback))
+    launches = APIRouter()
+    _launch_api(launches, Path(root), token, recipes)
+    app.include_router(launches)
     return app
 
 
@@ -235,6 +244,83 @@ def _annotate_api(app: APIRouter, root: Path, token: str) -> None:
         wanted = check_tags(body.get("tags"))
         gone = [k for k in record.tags if k not in wanted]
         return _json({"tags": set_tags(record.path, record.tags, wanted, gone)})
+
+
+LAUNCHES_PER_MINUTE = 10
+PENDING_MAX = 100
+
+
+def _launch_api(app: APIRouter, root: Path, token: str, recipes: Path | None) -> None:
+    """Launching from recipes (``runlab ui --recipes DIR``; nothing to launch without it):
+    the recipes and their forms, a launch (token, origin, the recipe's schema, a preflight,
+    rate and queue limits; an audit line), the queue and cancelling an entry."""
+    import asyncio
+    import collections
+    import getpass
+    import time
+
+    from runlab.queue.plan import plan, preflight
+    from runlab.queue.recipes import FieldError, load_recipes
+    from runlab.queue.store import Queue
+
+    queue, recent = Queue(root), collections.deque[float]()
+
+    @app.get("/api/recipes")
+    def recipes_list() -> JSONResponse:
+        if recipes is None:
+            return _json({"enabled": False, "recipes": [], "problems": []})
+        found, problems = load_recipes(recipes)
+        return _json(
+            {"enabled": True, "recipes": [r.describe() for r in found.values()],
+             "problems": problems}
+        )  # fmt: skip
+
+    @app.post("/api/launch")
+    async def launch(request: Request) -> JSONResponse:
+        body = await _body(request, token)
+        if isinstance(body, JSONResponse):
+            return body
+        if recipes is None:
+            return _json({"detail": "launching is off: runlab ui --recipes DIR turns it on"}, 403)
+        now = time.time()
+        while recent and recent[0] < now - 60:
+            recent.popleft()
+        if len(recent) >= LAUNCHES_PER_MINUTE or queue.pending() >= PENDING_MAX:
+            return _json({"detail": "too many launches: wait for the queue to drain"}, 429)
+        found, _ = load_recipes(recipes)
+        recipe = found.get(str(body.get("recipe")))
+        if recipe is None:
+            return _json({"detail": f"no recipe {body.get('recipe')!r}", "field": "recipe"}, 422)
+        try:
+            planned = plan(recipe, body, root)
+            await asyncio.to_thread(preflight, planned, list(recipe.fields))
+        except FieldError as err:
+            return _json({"detail": str(err), "field": err.field}, 422)
+        recent.append(now)
+        client = request.client.host if request.client else "?"
+        by = f"{getpass.getuser()} via runlab ui from {client}"
+        entry = queue.put({**vars(planned), "launched_by": by})
+        queue.audit({"entry": entry, "recipe": recipe.name, "kind": planned.kind,
+                     "values": planned.values, "launcher": planned.launcher, "by": by})  # fmt: skip
+        return _json({"entry": entry, "position": queue.pending()}, 201)
+
+    @app.get("/api/queue")
+    def queue_list() -> JSONResponse:
+        keep = ("id", "state", "position", "recipe", "kind", "launcher", "values", "launched_by",
+                "queued", "started", "ended", "status", "exit_code", "run_id", "sweep_id",
+                "study", "attempts", "worker")  # fmt: skip
+        rows = [{k: e.get(k) for k in keep} for e in queue.entries()]
+        return _json({"enabled": recipes is not None, "entries": rows[::-1]})
+
+    @app.post("/api/queue/{ident}/cancel")
+    async def cancel(ident: str, request: Request) -> JSONResponse:
+        body = await _body(request, token)
+        if isinstance(body, JSONResponse):
+            return body
+        if not all(c.isalnum() or c == "-" for c in ident):
+            return _json({"detail": f"no queue entry {ident!r}"}, 404)
+        client = request.client.host if request.client else "?"
+        return _json({"detail": queue.cancel(ident, f"runlab ui from {client}")})
 
 
 def _groups_api(app: APIRouter, root: Path) -> None:

@@ -58,7 +58,8 @@ const RL = (() => {
     const link = (href, label) => h("a", { href, class: here === href ? "here" : null, text: label });
     document.body.prepend(
       h("header", { class: "top" }, h("span", { class: "brand", text: "runlab" }),
-        link("/", "Runs"), link("/studies", "Studies & sweeps"), link("/flows", "Flows"))
+        link("/", "Runs"), link("/studies", "Studies & sweeps"), link("/flows", "Flows"),
+        link("/launch", "Launch"), link("/queue", "Queue"))
     );
   }
 

@@ -276,3 +276,14 @@ def test_worker_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert done.returncode == 2 and words in done.stderr, done.stderr
+
+
+def test_the_example_recipes_load_and_pass_their_preflight(tmp_path: Path) -> None:
+    from runlab.queue.plan import plan, preflight
+    from runlab.queue.recipes import load_recipes
+
+    found, problems = load_recipes(REPO / "examples" / "recipes")
+    assert sorted(found) == ["lr_grid", "quickstart"] and problems == []
+    launch = plan(found["quickstart"], {"values": {"trainer.epochs": 1}}, tmp_path)
+    assert launch.argv[:2] == ["run", str(REPO / "examples" / "recipes" / "quickstart.yaml")]
+    preflight(launch, list(found["quickstart"].fields))  # raises when the preflight fails

@@ -378,3 +378,84 @@ def test_pages_run_under_their_policy_and_run_files_run_nothing(
     tab.wait_for_timeout(500)
     assert tab.title() != "pwned"
     context.close()
+
+
+@pytest.fixture(scope="module")
+def launch_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A root served with --recipes (tests/test_launch.py's) and a worker running beside it."""
+    import subprocess
+    import sys
+
+    from runlab.web.app import create_app
+    from tests.test_launch import _recipes
+
+    folder = tmp_path_factory.mktemp("launch")
+    root, recipes = folder / "runs", _recipes(folder / "recipes")
+    root.mkdir()
+    repo = str(Path(__file__).resolve().parents[1])
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = repo  # the preflight's and the runs' tests.helpers
+    worker = subprocess.Popen([sys.executable, "-m", "runlab", "worker", str(root)])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(root, TOKEN, recipes=recipes)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield {"root": root, "url": f"http://127.0.0.1:{port}"}
+    server.should_exit = True
+    thread.join(timeout=10)
+    worker.terminate()
+    worker.wait()
+    if old is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = old
+
+
+def test_launch_a_run_from_a_form_and_watch_it_finish(
+    page: Any, launch_site: dict[str, Any], tmp_path: Path
+) -> None:
+    page.goto(launch_site["url"] + f"/launch?token={TOKEN}")
+    form = "form[data-recipe=quick]"
+    page.wait_for_selector(form)
+    page.fill(f"{form} [data-field='optim.lr']", "0.5")  # outside the recipe's range
+    page.click(f"{form} button[type=submit]")
+    error = f"{form} [data-error-for='optim.lr']"
+    page.wait_for_function(
+        f"document.querySelector(\"{error}\").textContent.includes('outside 0.0001 to 0.1')"
+    )
+    page.fill(f"{form} [data-field='data.n_samples']", "1")  # in range; the preflight says no
+    page.fill(f"{form} [data-field='optim.lr']", "0.01")
+    page.click(f"{form} button[type=submit]")
+    error = f"{form} [data-error-for='data.n_samples']"
+    page.wait_for_function(
+        f"document.querySelector(\"{error}\").textContent.includes('must be >= 3')", timeout=60_000
+    )
+    page.fill(f"{form} [data-field='data.n_samples']", "64")
+    page.select_option(f"{form} [data-field='model.hidden']", "[8,8]")
+    shot(page, "launch", tmp_path)
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector(f"{form} [data-testid=said] a", timeout=60_000)
+    page.click(f"{form} [data-testid=said] a")
+    page.wait_for_url("**/queue")
+    # the queue page refreshes itself: the entry ends finished with a link to its run
+    page.wait_for_function(
+        "[...document.querySelectorAll('[data-testid=queue] tbody tr')]"
+        ".some(r => r.textContent.includes('finished') && r.querySelector('a'))",
+        timeout=120_000,
+    )
+    shot(page, "queue", tmp_path)
+    page.click("[data-testid=queue] tbody tr a")
+    page.wait_for_function(
+        "document.getElementById('identity').textContent.includes('via runlab ui')"
+    )
+    runs = list(launch_site["root"].glob("*-quick-*/run.json"))
+    assert len(runs) == 1
+    import json
+
+    info = json.loads(runs[0].read_text())
+    assert info["status"] == "finished" and "via runlab ui" in info["launched_by"]

@@ -22,9 +22,10 @@
       ["id", i.id], ["created", when(i.created)], ["started", when(i.started)], ["ended", when(i.ended)],
       ["duration", duration(i.duration_seconds)], ["host", i.host], ["pid", i.pid], ["device", i.device],
       ["job", jobText(i.scheduler)],
-      ["seed", i.seed], ["git", git.commit ? `${git.commit.slice(0, 10)}${git.dirty ? " (dirty)" : ""}` : null],
+      ["seed", i.seed], ["git", git.commit ? `${git.commit.slice(0, 10)}${git.dirty ? ` (dirty${git.diff ? ", " + git.diff : ""})` : ""}` : null],
+      ["launched by", i.launched_by ? `${i.launched_by} (queue ${i.queue_entry})` : null],
       ["command", (i.command || []).join(" ")], ["versions", i.versions], ["parent", i.parent],
-      ["trial", i.trial], ["tags", Object.keys(i.tags || {}).length ? i.tags : null],
+      ["trial", i.trial], ["tags", Object.keys(run.tags || {}).length ? run.tags : null],
       ["overrides", run.overrides.length ? run.overrides.join(" ") : null],
       ["progress", run.heartbeat && run.status === "running"
         ? `epoch ${run.heartbeat.epoch ?? "?"}, ${Math.round((run.heartbeat.progress || 0) * 100)}%, ETA ${duration(run.heartbeat.eta_seconds)}` : null],

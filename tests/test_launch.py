@@ -287,3 +287,40 @@ def test_the_example_recipes_load_and_pass_their_preflight(tmp_path: Path) -> No
     launch = plan(found["quickstart"], {"values": {"trainer.epochs": 1}}, tmp_path)
     assert launch.argv[:2] == ["run", str(REPO / "examples" / "recipes" / "quickstart.yaml")]
     preflight(launch, list(found["quickstart"].fields))  # raises when the preflight fails
+
+
+@pytest.mark.slurm
+def test_worker_jobs_on_slurm_run_the_queue(slurm: Path, tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    root.mkdir()
+    config = tmp_path / "tiny.yaml"
+    config.write_text(BASE)
+    queue = Queue(root)
+    ids = [
+        queue.put({"argv": ["run", str(config), "-o", str(root), "-f", "json"], "launched_by": "t"})
+        for _ in range(2)
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "runlab", "worker", str(root), "--submit", "slurm",
+         "--workers", "2"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and "submitted 2 worker job(s) to slurm" in done.stdout, done.stderr
+    deadline = time.time() + 240
+    while time.time() < deadline and any(e["state"] != "done" for e in queue.entries()):
+        time.sleep(0.5)
+    entries = {e["id"]: e for e in queue.entries()}
+    assert sorted(entries) == sorted(ids)
+    for entry in entries.values():
+        assert entry["status"] == "finished" and entry["attempts"] == 1, entry
+        run = json.loads((root / entry["run_id"] / "run.json").read_text())
+        assert run["scheduler"]["name"] == "slurm" and run["launched_by"] == "t"
+
+
+def test_submit_needs_a_scheduler(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "runlab", "worker", str(tmp_path / "r"), "--submit", "local"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "a scheduler (slurm, htcondor)" in done.stderr, done.stderr

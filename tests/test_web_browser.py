@@ -459,3 +459,30 @@ def test_launch_a_run_from_a_form_and_watch_it_finish(
 
     info = json.loads(runs[0].read_text())
     assert info["status"] == "finished" and "via runlab ui" in info["launched_by"]
+
+
+from tests.test_importance import study  # noqa: E402,F401  (a real 30-trial study)
+
+
+def test_a_studys_page_shows_its_importance(page: Any, study: dict[str, Any]) -> None:  # noqa: F811
+    from runlab.web.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(study["root"], TOKEN)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        page.goto(f"http://127.0.0.1:{port}/study/study/bowl")
+        page.wait_for_selector("[data-testid=importance] tr")
+        rows = page.locator("[data-testid=importance] tr")
+        assert rows.count() == 2 and rows.first.inner_text().startswith("+x")
+        width = page.eval_on_selector("[data-testid=importance] .bar", "b => b.offsetWidth")
+        assert width > 250  # x's importance is above 0.9 of the 300 px scale
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -21,6 +21,20 @@ def worker(
         60.0, "--lease", help="Seconds a launch stays this worker's without a renewal."
     ),
     once: bool = typer.Option(False, "--once", help="Stop when the queue is empty."),
+    submit: str | None = typer.Option(
+        None,
+        "--submit",
+        help="Submit --workers worker jobs to slurm or htcondor instead (each runs the queue "
+        "with --once on a compute node) and return.",
+        show_default=False,
+    ),
+    workers: int = typer.Option(1, "--workers", help="With --submit: worker jobs."),
+    launcher_opt: list[str] | None = typer.Option(
+        None,
+        "--launcher-opt",
+        help="With --submit: a scheduler option, key=value.",
+        show_default=False,
+    ),
 ) -> None:
     """Claim the queue's launches (runlab ui --recipes) and run them; a killed worker's
     launches go back to the queue when their lease expires."""
@@ -38,6 +52,17 @@ def worker(
         raise ConfigError(f"--gpus {gpus}: {len(given)} GPUs for {slots} slots")
     base = runs_root(root)
     base.mkdir(parents=True, exist_ok=True)
+    if submit is not None:
+        from runlab.queue.submit import submit_workers
+        from runlab.sweep.launchers import launcher_choice
+
+        name, options = launcher_choice(submit, launcher_opt)
+        ids = submit_workers(base, name, options, workers, slots, lease)
+        sys.stdout.write(
+            f"submitted {workers} worker job(s) to {name} as {', '.join(ids)}: each runs the "
+            f"queue of {base.resolve()} until it is empty\n"
+        )
+        return
 
     def say(line: str) -> None:
         sys.stderr.write(f"runlab worker: {line}\n")

@@ -291,12 +291,12 @@ def _launch_api(app: APIRouter, root: Path, token: str, recipes: Path | None) ->
         recipe = found.get(str(body.get("recipe")))
         if recipe is None:
             return _json({"detail": f"no recipe {body.get('recipe')!r}", "field": "recipe"}, 422)
+        recent.append(now)  # every attempt counts: a refused one costs a preflight too
         try:
             planned = plan(recipe, body, root)
             await asyncio.to_thread(preflight, planned, list(recipe.fields))
         except FieldError as err:
             return _json({"detail": str(err), "field": err.field}, 422)
-        recent.append(now)
         client = request.client.host if request.client else "?"
         by = f"{getpass.getuser()} via runlab ui from {client}"
         entry = queue.put({**vars(planned), "launched_by": by})

@@ -27,13 +27,14 @@ LAYERS = {
     "report": 2,
     "integrations": 3,
     "train": 3,
+    "rl": 3,  # the allocation environment over runlab.finance's backtest arithmetic
     "sweep": 4,
-    "queue": 4,  # launches from the dashboard: recipes, the file queue, workers
+    "queue": 5,  # launches from the dashboard: recipes, the file queue, workers
     "flow": 5,  # steps on a launcher: runlab.sweep's schedulers
-    "web": 5,  # a study's importance: runlab.sweep.importance
-    "cli": 6,
-    "contracts": 6,  # the contract test suites of each role, for third parties
-    "facade": 7,  # runlab/__init__.py (the public API) and runlab/__main__.py
+    "web": 6,  # a study's importance (runlab.sweep), launches (runlab.queue)
+    "cli": 7,
+    "contracts": 7,  # the contract test suites of each role, for third parties
+    "facade": 8,  # runlab/__init__.py (the public API) and runlab/__main__.py
 }
 KNOWN: set[tuple[str, str]] = set()
 

@@ -225,6 +225,54 @@ def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if len(values) else math.nan
 
 
+# One period's arithmetic, on the last axis (assets): a row of weights or a dates x assets
+# array. backtest() applies them to every date at once; runlab.rl.PortfolioEnv one step at a
+# time, so an environment's rewards and a backtest of the same weights cannot disagree.
+def limit_leverage(w: np.ndarray, limit: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Weights scaled down to gross exposure ``limit`` where above it, and where that was."""
+    gross = np.abs(w).sum(axis=-1)
+    if limit is None:
+        return w, np.zeros(gross.shape, dtype=bool)
+    over = gross > limit
+    factor = np.where(over, limit / np.where(over, gross, 1.0), 1.0)
+    return np.where(over[..., None], w * factor[..., None], w), over
+
+
+def period_return(w: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The portfolio's simple return over the period: ``w · r``."""
+    out: np.ndarray = (w * r).sum(axis=-1)
+    return out
+
+
+def drift(w: np.ndarray, r: np.ndarray, gross_return: np.ndarray) -> np.ndarray:
+    """The weights held at the period's end, before trading: ``w (1 + r) / (1 + w·r)``; a
+    wiped-out portfolio holds nothing."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        drifted = w * (1 + r) / (1 + gross_return)[..., None]
+    out: np.ndarray = np.where(np.isfinite(drifted), drifted, 0.0)
+    return out
+
+
+def traded(w: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """Turnover: ``sum |w - drifted previous|``."""
+    out: np.ndarray = np.abs(w - previous).sum(axis=-1)
+    return out
+
+
+def costs(
+    turnover: np.ndarray,
+    w: np.ndarray,
+    transaction_cost_bps: float,
+    borrowing_cost: float,
+    periods_per_year: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The period's transaction cost and borrowing cost, as fractions of the value."""
+    longs = np.where(w > 0, w, 0.0).sum(axis=-1)
+    shorts = np.where(w < 0, -w, 0.0).sum(axis=-1)
+    borrowed = np.maximum(longs - 1.0, 0.0) + shorts
+    return turnover * transaction_cost_bps / 1e4, borrowed * borrowing_cost / periods_per_year
+
+
 def backtest(
     weights_or_scores: Any,
     asset_returns: Any,
@@ -257,26 +305,14 @@ def backtest(
         )
     w = np.where(np.isnan(w), 0.0, w)
     r = np.where(np.isnan(r), 0.0, r)
+    w, over = limit_leverage(w, leverage_limit)
+    scaled = int(over.sum())
     gross_lev = np.abs(w).sum(axis=1)
-    scaled = 0
-    if leverage_limit is not None:
-        over = gross_lev > leverage_limit
-        scaled = int(over.sum())
-        w = np.where(
-            over[:, None], w * (leverage_limit / np.where(over, gross_lev, 1.0))[:, None], w
-        )
-        gross_lev = np.abs(w).sum(axis=1)
-    gross_ret = (w * r).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        drifted = w * (1 + r) / (1 + gross_ret)[:, None]
-    drifted = np.where(np.isfinite(drifted), drifted, 0.0)  # a wiped-out portfolio holds nothing
+    gross_ret = period_return(w, r)
+    drifted = drift(w, r, gross_ret)
     previous = np.vstack([np.zeros((1, w.shape[1])), drifted[:-1]])
-    turnover = np.abs(w - previous).sum(axis=1)
-    t_cost = turnover * transaction_cost_bps / 1e4
-    borrowed = np.maximum(np.where(w > 0, w, 0.0).sum(axis=1) - 1.0, 0.0) + np.where(
-        w < 0, -w, 0.0
-    ).sum(axis=1)
-    b_cost = borrowed * borrowing_cost / periods_per_year
+    turnover = traded(w, previous)
+    t_cost, b_cost = costs(turnover, w, transaction_cost_bps, borrowing_cost, periods_per_year)
     net = gross_ret - t_cost - b_cost
     equity = initial_value * np.cumprod(1 + net)
     settings = {

@@ -226,7 +226,7 @@ def test_target_shapes_that_do_not_fit(
 @pytest.mark.parametrize(
     ("loop", "fragment"),
     [
-        ("nodots", "unknown loop 'nodots'; use one of supervised, episodic or an import path"),
+        ("nodots", "unknown loop 'nodots'; use one of supervised, episodic, ppo or an import path"),
         ("tests.helpers:nothing", "has no attribute 'nothing'"),
         ("tests.helpers:loop_without_run", "must be callable as fn(cfg, run)"),
         ("tests.helpers:np", "is not a function (it is module)"),

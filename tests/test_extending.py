@@ -193,7 +193,7 @@ def test_plugins_by_short_name_through_entry_points(tmp_path: Path) -> None:
     done = runlab("run", QUICK, "loop=lineer", "-o", str(root))
     assert done.returncode == 2
     assert "unknown loop 'lineer' (did you mean 'linear'?)" in done.stderr, done.stderr
-    assert "supervised, episodic, linear" in done.stderr
+    assert "supervised, episodic, ppo, linear" in done.stderr
     help_text = runlab("sweep", "--help").stdout
     assert "--launcher-opt" in help_text
 

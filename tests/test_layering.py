@@ -27,7 +27,7 @@ LAYERS = {
     "report": 2,
     "integrations": 3,
     "train": 3,
-    "rl": 3,  # the allocation environment over runlab.finance's backtest arithmetic
+    "rl": 4,  # PortfolioEnv (runlab.finance), loop: ppo (runlab.train.epochs)
     "sweep": 4,
     "queue": 5,  # launches from the dashboard: recipes, the file queue, workers
     "flow": 5,  # steps on a launcher: runlab.sweep's schedulers

@@ -148,6 +148,37 @@ class EpisodicConfig:
 
 
 @dataclass
+class RLConfig:
+    """``loop: ppo``: Stable-Baselines3's PPO on runlab.rl.PortfolioEnv over the panel's train
+    split; each epoch is ``steps_per_epoch`` environment steps, then a backtest of the policy
+    over the validation split. Costs, leverage and borrowing are the ``portfolio`` block's."""
+
+    steps_per_epoch: int = limits(2048, ge=1)  # rounded up to whole rollouts
+    n_envs: int = limits(1, ge=1)
+    n_steps: int = limits(256, ge=2)  # per environment per rollout
+    batch_size: int = limits(64, ge=2)
+    n_epochs: int = limits(4, ge=1)  # PPO's passes over each rollout
+    gamma: float = limits(0.99, gt=0, le=1)
+    gae_lambda: float = limits(0.95, ge=0, le=1)
+    clip_range: float = limits(0.2, gt=0)
+    ent_coef: float = limits(0.0, ge=0)
+    vf_coef: float = limits(0.5, ge=0)
+    target_kl: float | None = limits(None, gt=0)
+    learning_rate: float = limits(3e-4, gt=0)
+    warmup_steps: int = limits(0, ge=0)  # linear warm-up of the learning rate (env steps)
+    min_lr: float = limits(0.0, ge=0)  # cosine decay to this by the last epoch
+    grad_clip: float = limits(0.5, gt=0)  # max_grad_norm
+    hidden: list[int] = field(default_factory=lambda: [64, 64])  # policy and value networks
+    window: int = limits(20, ge=1)  # dates the policy sees
+    episode_length: int | None = limits(None, ge=1)  # default: the whole train split
+    transform: Literal["softmax", "tanh", "identity"] = "tanh"
+    reward: Literal["log_growth", "differential_sharpe"] = "log_growth"
+    turnover_penalty: float = limits(0.0, ge=0)
+    cvar_penalty: float = limits(0.0, ge=0)
+    cvar_alpha: float = limits(0.05, gt=0, le=1)
+
+
+@dataclass
 class FiguresConfig:
     """The figures a run writes (figures/*.png): a preset, and per-family switches over it
     (None: as the preset says). runlab.train.figures lists the families."""
@@ -257,6 +288,7 @@ class _RunlabBlocks:
     figures: FiguresConfig = field(default_factory=FiguresConfig)
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
     episodic: EpisodicConfig = field(default_factory=EpisodicConfig)
+    rl: RLConfig = field(default_factory=RLConfig)
     gates: list[GateConfig] = field(default_factory=list)
     baseline: str | None = None  # a run (id, prefix, name, path) for baseline.* and compare
     tags: dict[str, Any] = field(default_factory=dict)  # {pair: AAPL_AMZN}: ls -w tags.pair=...

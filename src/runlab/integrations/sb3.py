@@ -53,9 +53,21 @@ SB3_KEYS = {
 
 
 class RunlabCallback(BaseCallback):
-    def __init__(self, run: Any, entropy_floor: float = -math.inf, verbose: int = 0) -> None:
+    def __init__(
+        self,
+        run: Any,
+        entropy_floor: float = -math.inf,
+        verbose: int = 0,
+        per_rollout: str = "epoch",
+        stop: Any = None,
+    ) -> None:
+        """``per_rollout``: ``epoch`` (each rollout an epoch of the run) or ``steps`` (each a
+        steps.jsonl record at the step count, for ``loop: ppo``, whose epochs are longer);
+        ``stop``: a function asked after every step, True ends ``learn``."""
         super().__init__(verbose)
         self.run, self.entropy_floor = run, entropy_floor
+        self.per_rollout, self.stop = per_rollout, stop
+        self.recorded: list[dict[str, float]] = []
         self.rollout = 0
         self._returns: np.ndarray | None = None
         self._lengths: np.ndarray | None = None
@@ -88,7 +100,7 @@ class RunlabCallback(BaseCallback):
                 if isinstance(value, (bool, int, float, np.floating, np.bool_)) and key != "date":
                     self._info[key].append(float(value))
         self._steps += len(rewards)
-        return True
+        return not (self.stop is not None and self.stop())
 
     def _on_rollout_end(self) -> None:
         self._t_end = time.perf_counter()
@@ -128,8 +140,21 @@ class RunlabCallback(BaseCallback):
         values["learner_seconds"] = learner_seconds
         values["learner_steps_per_s"] = values["rollout_steps"] / max(learner_seconds, 1e-9)
         values["timesteps"] = float(self.num_timesteps)
-        self.run.log_epoch(self.rollout, {"train": values})
+        if self.per_rollout == "steps":
+            self.run.log(values, step=self.num_timesteps)
+        else:
+            self.run.log_epoch(self.rollout, {"train": values})
+        self.recorded.append(values)
         self._diagnose(values)
+
+    def means(self) -> dict[str, float]:
+        """The mean of each value over the rollouts recorded (``loss``: minus the mean
+        episode return), for an epoch of several rollouts."""
+        keys = {k for r in self.recorded for k in r}
+        out = {k: float(np.mean([r[k] for r in self.recorded if k in r])) for k in keys}
+        if "episode_return" in out:
+            out["loss"] = -out["episode_return"]
+        return out
 
     def _diagnose(self, values: dict[str, float]) -> None:
         target = getattr(self.model, "target_kl", None)

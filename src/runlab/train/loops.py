@@ -179,6 +179,7 @@ def _is_loop(obj: Any) -> str | None:
 LOOPS = Registry("loop", "runlab.loops", check=_is_loop)
 LOOPS.add("supervised", SupervisedLoop, help=SupervisedLoop.__doc__ or "")
 LOOPS.add("episodic", EpisodicLoop, help=EpisodicLoop.__doc__ or "")
+LOOPS.add("ppo", "runlab.rl.loop:PPOLoop", help="PPO on runlab.rl.PortfolioEnv (extra rl)")
 
 
 def get_loop(name: str) -> Loop:

@@ -92,6 +92,22 @@ def test_a_short_ppo_run_learns_the_planted_signal(tmp_path: Path) -> None:
     assert {(r["epoch"], r["split"]) for r in epochs} == {
         ("1", "train"), ("1", "val"), ("2", "train"), ("2", "val"),
     }  # fmt: skip
+    # runlab backtest of the run: its best checkpoint again, the same numbers as its test
+    again = subprocess.run(
+        [sys.executable, "-m", "runlab", "backtest", str(run), "--split", "test", "-f", "json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    bt = json.loads(again.stdout)
+    assert bt["sharpe"] == pytest.approx(metrics["test"]["sharpe"], rel=1e-9)
+    assert 1 + bt["cumulative_return"] == pytest.approx(metrics["test"]["final_value"], rel=1e-9)
+    assert (run / "artifacts" / "backtest" / "test").is_dir()
+    costly = subprocess.run(
+        [sys.executable, "-m", "runlab", "backtest", str(run), "--split", "test", "-f", "json",
+         "--transaction-cost-bps", "50"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert json.loads(costly.stdout)["sharpe"] < bt["sharpe"]  # the override applies
     import torch
 
     for name in ("best.pt", "last.pt"):  # plain tensors: loads with weights_only

@@ -100,7 +100,12 @@ def backtest(
     which, note = pick_checkpoint(record, checkpoint)
     if note:
         sys.stderr.write(f"note: {note}\n")
-    result, out = backtest_run(record, data, split, overrides, which, target)
+    if record.config.get("loop") == "ppo":  # a policy allocates: runlab.rl.ppo
+        from runlab.rl.ppo import backtest_ppo_run
+
+        result, out = backtest_ppo_run(record, data, split, overrides, which)
+    else:
+        result, out = backtest_run(record, data, split, overrides, which, target)
     metrics = result.metrics()
     if fmt is Format.json:
         write_json(

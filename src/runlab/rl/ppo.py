@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from runlab.finance.backtest import backtest
+from runlab.finance.backtest import BacktestResult, backtest
 from runlab.rl.env import PortfolioEnv
 from runlab.train.epochs import EpochTrainer, run_epochs
 
@@ -94,14 +94,18 @@ class PPOEpochs(EpochTrainer):
         self.mode = t["mode"] or ("min" if self.monitor.endswith("loss") else "max")
 
     def _env_options(self) -> dict[str, Any]:
-        rl, p = self.rl, self.cfg["portfolio"]
+        return env_options(self.cfg)
+
+    def evaluate(self, split: str) -> dict[str, Any]:
+        returns, features = _split(self.data, split)
+        targets, total = allocate(self.ppo, PortfolioEnv(returns, features, **self.env_options))
+        result = _backtest(self.cfg["portfolio"], targets, returns, int(self.rl["window"]))
+        m = result.metrics()
         return {
-            "window": int(rl["window"]), "transform": rl["transform"], "gross": float(p["gross"]),
-            "transaction_cost_bps": float(p["transaction_cost_bps"]),
-            "leverage_limit": p["leverage_limit"], "borrowing_cost": float(p["borrowing_cost"]),
-            "periods_per_year": int(p["periods_per_year"]), "reward": rl["reward"],
-            "turnover_penalty": float(rl["turnover_penalty"]),
-            "cvar_penalty": float(rl["cvar_penalty"]), "cvar_alpha": float(rl["cvar_alpha"]),
+            "loss": -total, "reward": total, "sharpe": m["sharpe"],
+            "annual_return": m["annual_return"], "max_drawdown": m["max_drawdown"],
+            "cumulative_return": m["cumulative_return"], "turnover": m["avg_turnover"],
+            "final_value": float(result.equity[-1]),
         }  # fmt: skip
 
     def _lr(self, progress_remaining: float) -> float:
@@ -128,30 +132,6 @@ class PPOEpochs(EpochTrainer):
             return {}
         means = callback.means()  # every rollout's values are in steps.jsonl; the epoch's:
         return {k: means[k] for k in EPOCH_KEYS if k in means}
-
-    def evaluate(self, split: str) -> dict[str, Any]:
-        returns, features = _split(self.data, split)
-        env = PortfolioEnv(returns, features, **self.env_options)
-        obs, _ = env.reset()
-        targets, total, done = [], 0.0, False
-        while not done:
-            action, _ = self.ppo.predict(obs, deterministic=True)
-            targets.append(env.target(action))
-            obs, reward, done, _, _ = env.step(action)
-            total += reward
-        p = self.cfg["portfolio"]
-        result = backtest(
-            np.array(targets), returns[env.window : env.window + len(targets)],
-            transaction_cost_bps=p["transaction_cost_bps"], leverage_limit=p["leverage_limit"],
-            borrowing_cost=p["borrowing_cost"], periods_per_year=p["periods_per_year"],
-        )  # fmt: skip
-        m = result.metrics()
-        return {
-            "loss": -total, "reward": total, "sharpe": m["sharpe"],
-            "annual_return": m["annual_return"], "max_drawdown": m["max_drawdown"],
-            "cumulative_return": m["cumulative_return"], "turnover": m["avg_turnover"],
-            "final_value": float(result.equity[-1]),
-        }  # fmt: skip
 
     def save(self, path: Path) -> None:
         st = self.state
@@ -207,6 +187,83 @@ class PPOEpochs(EpochTrainer):
         if "test" in self.data.splits:
             summary["test"] = self.evaluate("test")
         run.summary.update(summary)
+
+
+def env_options(cfg: dict[str, Any]) -> dict[str, Any]:
+    """PortfolioEnv's settings from a config: ``rl`` and the ``portfolio`` block's costs."""
+    rl, p = cfg["rl"], cfg["portfolio"]
+    return {
+        "window": int(rl["window"]), "transform": rl["transform"], "gross": float(p["gross"]),
+        "transaction_cost_bps": float(p["transaction_cost_bps"]),
+        "leverage_limit": p["leverage_limit"], "borrowing_cost": float(p["borrowing_cost"]),
+        "periods_per_year": int(p["periods_per_year"]), "reward": rl["reward"],
+        "turnover_penalty": float(rl["turnover_penalty"]),
+        "cvar_penalty": float(rl["cvar_penalty"]), "cvar_alpha": float(rl["cvar_alpha"]),
+    }  # fmt: skip
+
+
+def allocate(ppo: Any, env: PortfolioEnv) -> tuple[np.ndarray, float]:
+    """The deterministic policy over the whole of ``env``'s dates: the target weights of each
+    step and the sum of the rewards."""
+    obs, _ = env.reset()
+    targets, total, done = [], 0.0, False
+    while not done:
+        action, _ = ppo.predict(obs, deterministic=True)
+        targets.append(env.target(action))
+        obs, reward, done, _, _ = env.step(action)
+        total += reward
+    return np.array(targets), total
+
+
+def _backtest(
+    settings: dict[str, Any], targets: np.ndarray, returns: np.ndarray, window: int
+) -> BacktestResult:
+    keep = ("transaction_cost_bps", "leverage_limit", "borrowing_cost", "initial_value",
+            "periods_per_year")  # fmt: skip
+    held = returns[window : window + len(targets)]
+    return backtest(targets, held, **{k: settings[k] for k in keep if k in settings})
+
+
+def backtest_ppo_run(
+    record: Any, data: Path | None, split: str, overrides: dict[str, Any], which: str = "best"
+) -> tuple[BacktestResult, Path]:
+    """``runlab backtest`` of a ``loop: ppo`` run: its checkpoint ``which`` allocates every
+    date of ``split`` after the first ``rl.window``, backtested with the run's ``portfolio``
+    settings and ``overrides``; artifacts/backtest/<split>/ as for every run."""
+    from stable_baselines3 import PPO
+
+    from runlab.config.validate import resolve
+    from runlab.errors import ConfigError
+    from runlab.train.data import load_dataset
+    from runlab.train.figures import wanted
+
+    cfg = resolve(record.config)
+    if data is not None:
+        if not Path(data).exists():
+            raise ConfigError(f"--data {str(data)!r} not found")
+        cfg["data"]["source"] = str(data)
+    path = record.path / "checkpoints" / f"{which}.pt"
+    if not path.is_file():
+        raise ConfigError(f"run {record.id} has no checkpoints/{which}.pt")
+    ds = load_dataset(cfg["data"], cfg["task"], int(record.info.get("seed", 42)))
+    if split not in ds.splits:
+        raise ConfigError(f"the data has no {split!r} split (it has {', '.join(ds.splits)})")
+    returns, features = _split(ds, split)
+    env = PortfolioEnv(returns, features, **env_options(cfg))
+    ppo = PPO("MlpPolicy", env, device="cpu",
+              policy_kwargs={"net_arch": [int(h) for h in cfg["rl"]["hidden"]]})  # fmt: skip
+    ppo.policy.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
+    targets, _ = allocate(ppo, env)
+    result = _backtest({**cfg["portfolio"], **overrides}, targets, returns, env.window)
+    dates = ds.dates.get(split)
+    result.dates = dates[env.window : env.window + len(targets)] if dates else None
+    result.assets = ds.assets
+    result.settings["checkpoint"] = which
+    folder = split if which == "best" else f"{split}@{which}"
+    out = result.write(
+        record.path / "artifacts" / "backtest" / folder, figures="backtest" in wanted(cfg)
+    )
+    return result, out
 
 
 def train_ppo(cfg: dict[str, Any], run: Any, ctx: Any) -> PPOEpochs:

@@ -324,3 +324,13 @@ def test_submit_needs_a_scheduler(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2 and "a scheduler (slurm, htcondor)" in done.stderr, done.stderr
+
+
+def test_a_recipe_cannot_make_a_secret_a_form_field() -> None:
+    from runlab.errors import ConfigError
+    from runlab.queue.recipes import parse_field
+
+    for key in ("db.password", "wandb.api_key", "auth_token"):
+        with pytest.raises(ConfigError, match="is a secret"):
+            parse_field(key, "choice(a, b)")
+    assert parse_field("optim.lr", "interval(0.1, 1)").high == 1.0

@@ -184,6 +184,10 @@ def parse_field(key: str, text: Any) -> Field:
 
     if not _NAME.fullmatch(key):
         raise ConfigError(f"launch.fields: {key!r} is not a config key")
+    from runlab._secrets import is_secret_path
+
+    if is_secret_path(key.split(".")):  # its value would be in the queue, the audit, argv
+        raise ConfigError(f"launch.fields: {key!r} is a secret; give it through the environment")
     tagged = _LOG.match(str(text))
     found = _FUNC.match(tagged.group(1) if tagged else str(text))
     if not found:

@@ -334,3 +334,20 @@ def test_a_recipe_cannot_make_a_secret_a_form_field() -> None:
         with pytest.raises(ConfigError, match="is a secret"):
             parse_field(key, "choice(a, b)")
     assert parse_field("optim.lr", "interval(0.1, 1)").high == 1.0
+
+
+def test_each_slot_gets_its_own_gpu(tmp_path: Path) -> None:
+    """--gpus 0,1 with two slots: the two launches running at once see different
+    CUDA_VISIBLE_DEVICES (no GPU needed to check the hand-out)."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    queue = Queue(root)
+    for i in range(2):
+        flow = tmp_path / f"gpu{i}.yaml"
+        flow.write_text(
+            f"name: g{i}\nsteps:\n  s: {{cmd: 'echo $CUDA_VISIBLE_DEVICES >> gpus.log; "
+            f"sleep 1', cache: never}}\n"
+        )
+        queue.put({"argv": ["flow", str(flow), "-r", str(root)], "cwd": str(tmp_path)})
+    assert Worker(root, slots=2, gpus=["0", "1"], poll=0.1).run(once=True) == 2
+    assert sorted((tmp_path / "gpus.log").read_text().split()) == ["0", "1"]

@@ -108,6 +108,12 @@ def test_a_short_ppo_run_learns_the_planted_signal(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert json.loads(costly.stdout)["sharpe"] < bt["sharpe"]  # the override applies
+    report = subprocess.run(
+        [sys.executable, "-m", "runlab", "report", str(run.parent), "-f", "json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    (row,) = [r for r in json.loads(report.stdout) if r["id"] == run.name]
+    assert row["sharpe"] == pytest.approx(json.loads(costly.stdout)["sharpe"])  # the latest
     import torch
 
     for name in ("best.pt", "last.pt"):  # plain tensors: loads with weights_only

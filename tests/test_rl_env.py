@@ -6,6 +6,7 @@ against a hand-written loop, Gymnasium's own check_env, and no step sees a futur
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -172,3 +173,45 @@ def test_bad_arguments_say_what_is_wrong() -> None:
         with pytest.raises(ValueError) as err:
             PortfolioEnv(returns, **kwargs)
         assert words in str(err.value)
+
+
+class _PeekingEnv(PortfolioEnv):
+    """A planted leak: the observation also holds the return the action is about to earn."""
+
+    def _observation(self) -> np.ndarray:
+        seen = super()._observation()
+        return np.concatenate([seen, self.r[self.t].astype(np.float32)])
+
+
+def test_the_leakage_check_passes_the_env_and_catches_a_planted_leak() -> None:
+    from runlab.rl.leakage import leaking_steps
+
+    returns, features = _panel(5, dates=80)
+    options = {"window": 6}
+    assert leaking_steps(returns, features, options, steps=15) == ([], 15)
+    leaks, checked = leaking_steps(returns, features, options, steps=15, env_class=_PeekingEnv)
+    assert checked == 15 and len(leaks) == 15  # every date sees its own future return
+
+
+def test_runlab_rl_check_leakage_on_a_config(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "ppo.yaml"
+    config.write_text(
+        "data: {source: synthetic.panel, n_dates: 200, n_assets: 3, n_features: 2}\n"
+        "loop: ppo\nrl: {window: 5}\n"
+    )
+    run = [sys.executable, "-m", "runlab", "rl"]
+    done = subprocess.run([*run, "check-leakage", str(config), "--steps", "8"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and "no leak: 8 dates" in done.stdout, done.stderr
+    for args, words in [
+        (["peek", str(config)], "the action is check-leakage"),
+        (["check-leakage", str(config), "--steps", "0"], "--steps 0"),
+        (["check-leakage", str(config), "--split", "future"], "--split future"),
+        (["check-leakage", str(config), "rl.window=500"], "not more than rl.window"),
+    ]:
+        bad = subprocess.run([*run, *args], capture_output=True, text=True, timeout=120)
+        lines = bad.stderr.strip().splitlines()
+        assert bad.returncode == 2 and len(lines) == 1 and words in lines[0], bad.stderr

@@ -25,6 +25,7 @@ from runlab.cli import (
     queue,
     report,
     reproduce,
+    rl,
     runs,
     sinks,
     sweep,
@@ -46,6 +47,7 @@ runs.register(app)
 reproduce.register(app)
 annotate.register(app)
 queue.register(app)
+rl.register(app)
 finance.register(app)
 package.register(app)
 flow.register(app)

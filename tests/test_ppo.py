@@ -133,6 +133,15 @@ def test_a_gate_stops_a_ppo_run(tmp_path: Path) -> None:
     assert json.loads((run / "metrics.json").read_text())["last_epoch"] == 1
 
 
+def test_rl_diagnostics_become_warnings(tmp_path: Path) -> None:
+    done = _run(tmp_path, "rl.entropy_floor=100", "trainer.epochs=1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = Path(json.loads(done.stdout.strip().splitlines()[-1])["run_dir"])
+    events = [json.loads(x) for x in (run / "events.jsonl").read_text().splitlines()]
+    warned = [e["message"] for e in events if e.get("code") == "rl_diagnostic"]
+    assert len(warned) == 4 and all("entropy collapsed" in m for m in warned)  # each rollout
+
+
 def test_sigterm_then_resume_reaches_the_same_steps(tmp_path: Path) -> None:
     longer = CONFIG.replace("trainer: {epochs: 2}", "trainer: {epochs: 4}")
     config = tmp_path / "ppo.yaml"

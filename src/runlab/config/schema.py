@@ -176,6 +176,7 @@ class RLConfig:
     turnover_penalty: float = limits(0.0, ge=0)
     cvar_penalty: float = limits(0.0, ge=0)
     cvar_alpha: float = limits(0.05, gt=0, le=1)
+    entropy_floor: float | None = None  # a rollout's policy entropy below it: a warning event
 
 
 @dataclass

@@ -126,7 +126,13 @@ class PPOEpochs(EpochTrainer):
     def train_epoch(self, epoch: int) -> dict[str, float]:
         from runlab.integrations.sb3 import RunlabCallback
 
-        callback = RunlabCallback(self.run, per_rollout="steps", stop=self.paused)
+        floor = self.rl["entropy_floor"]
+        callback = RunlabCallback(
+            self.run,
+            entropy_floor=-math.inf if floor is None else float(floor),
+            per_rollout="steps",
+            stop=self.paused,
+        )
         self.ppo.learn(self.epoch_steps, callback=callback, reset_num_timesteps=False)
         if self.paused():
             return {}

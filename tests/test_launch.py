@@ -351,3 +351,37 @@ def test_each_slot_gets_its_own_gpu(tmp_path: Path) -> None:
         queue.put({"argv": ["flow", str(flow), "-r", str(root)], "cwd": str(tmp_path)})
     assert Worker(root, slots=2, gpus=["0", "1"], poll=0.1).run(once=True) == 2
     assert sorted((tmp_path / "gpus.log").read_text().split()) == ["0", "1"]
+
+
+@pytest.mark.htcondor
+def test_worker_jobs_on_htcondor_run_the_queue(htcondor: Path) -> None:
+    """Worker jobs on HTCondor run as the pool's own user: the root is shared with it (made
+    with umask 0, as tests/test_htcondor.py's roots are)."""
+    work = htcondor / "queue-work"
+    old = os.umask(0)
+    try:
+        work.mkdir(mode=0o777)
+        root = work / "runs"
+        root.mkdir()
+        config = work / "tiny.yaml"
+        config.write_text(BASE)
+        queue = Queue(root)
+        ident = queue.put(
+            {"argv": ["run", str(config), "-o", str(root), "-f", "json"], "launched_by": "t"}
+        )
+    finally:
+        os.umask(old)
+    done = subprocess.run(
+        [sys.executable, "-m", "runlab", "worker", str(root), "--submit", "htcondor"],
+        env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        timeout=120, cwd=work, preexec_fn=lambda: os.umask(0),
+    )  # fmt: skip
+    assert done.returncode == 0 and "to htcondor" in done.stdout, done.stderr
+    deadline = time.time() + 240
+    while time.time() < deadline and any(e["state"] != "done" for e in queue.entries()):
+        time.sleep(0.5)
+    (entry,) = queue.entries()
+    logs = "".join(p.read_text() for p in (root / "queue" / "jobs").rglob("logs/*.err"))
+    assert entry["id"] == ident and entry.get("status") == "finished", (entry, logs[-2000:])
+    run = json.loads((root / entry["run_id"] / "run.json").read_text())
+    assert run["scheduler"]["name"] == "htcondor" and run["user"] == "runlab"

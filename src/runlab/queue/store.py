@@ -28,8 +28,12 @@ class Queue:
         self.folder = root / QUEUE_DIR
 
     def _dir(self, state: str) -> Path:
+        """The state's folder; the first use makes all four at once, with the same permissions
+        (a root shared with a scheduler's own user: whoever made pending/ made the others)."""
         path = self.folder / state
-        path.mkdir(parents=True, exist_ok=True)
+        if not path.is_dir():
+            for each in STATES:
+                (self.folder / each).mkdir(parents=True, exist_ok=True)
         return path
 
     # ------------------------------------------------------------------ writing

@@ -131,7 +131,7 @@ def test_cli_note_and_tag(cli: Callable[..., Any], tmp_path: Path) -> None:
 
 
 def test_the_next_sync_mirrors_edited_notes_and_tags(
-    cli: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Callable[..., Any], tmp_path: Path, stores: dict[str, Any]
 ) -> None:
     pytest.importorskip("mlflow")
     pytest.importorskip("wandb")
@@ -139,12 +139,7 @@ def test_the_next_sync_mirrors_edited_notes_and_tags(
 
     from tests.sink_helpers import wandb_records
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wb"))
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    uri = stores["uri"]
     root = tmp_path / "runs"
     run = make_run(root, "to-mirror", 1e-3, [1.0, 0.7])
     sinks = ["--sink", "mlflow", "--sink", "wandb"]
@@ -162,7 +157,7 @@ def test_the_next_sync_mirrors_edited_notes_and_tags(
     (ml,) = client.search_runs([experiment.experiment_id], f"tags.`runlab.run_id` = '{run.id}'")
     assert ml.data.tags["mlflow.note.content"] == "looks overfit after epoch 1\n"
     assert ml.data.tags["verdict"] == "reject"
-    (offline,) = (tmp_path / "wb" / "wandb").glob(f"offline-run-*-{run.id}")
+    (offline,) = stores["wandb"].glob(f"offline-run-*-{run.id}")
     (wrun,) = [r for kind, r in wandb_records(offline) if kind == "run"]
     assert wrun.run.notes == "looks overfit after epoch 1\n" and "verdict=reject" in wrun.run.tags
     time.sleep(0)

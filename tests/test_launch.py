@@ -385,3 +385,19 @@ def test_worker_jobs_on_htcondor_run_the_queue(htcondor: Path) -> None:
     assert entry["id"] == ident and entry.get("status") == "finished", (entry, logs[-2000:])
     run = json.loads((root / entry["run_id"] / "run.json").read_text())
     assert run["scheduler"]["name"] == "htcondor" and run["user"] == "runlab"
+
+
+def test_a_damaged_entry_is_set_aside_not_run(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    root.mkdir()
+    queue = Queue(root)
+    good = queue.put({"argv": ["ls", str(root)], "recipe": "ls"})
+    pending = root / "queue" / "pending"
+    (pending / "00000000-half.json").write_text('{"argv": ["ls"')  # torn
+    (pending / "00000001-list.json").write_text("[1, 2]")  # not an entry
+    (pending / "00000002-noargv.json").write_text('{"id": "x"}')
+    assert Worker(root, poll=0.1).run(once=True) == 1
+    assert [e["id"] for e in queue.entries()] == [good]
+    assert sorted(p.name for p in (root / "queue" / "done").glob("*.damaged")) == [
+        "00000000-half.damaged", "00000001-list.damaged", "00000002-noargv.damaged",
+    ]  # fmt: skip

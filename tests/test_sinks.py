@@ -31,18 +31,6 @@ pytest.importorskip("tensorboard")
 CONFIG = {"lr": 0.01, "api_key": "s3cret", "model": {"hidden": [8, 4]}}
 
 
-@pytest.fixture
-def stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """W&B offline under tmp_path, an MLflow SQLite store whose artifacts stay in tmp_path."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wb"))
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return {"uri": uri, "wandb": tmp_path / "wb" / "wandb"}
-
-
 def train(
     root: Path, sinks: list[str], epochs: int = 3, config: Any = None, **options: Any
 ) -> runlab.Run:

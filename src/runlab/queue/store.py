@@ -2,7 +2,8 @@
 is in (``pending`` -> ``claimed`` -> ``running`` -> ``done``), moved by ``rename`` (atomic: of
 two workers claiming the same entry exactly one succeeds). A claimed or running entry has a
 lease (``<id>.lease``, renewed by its worker); one whose lease has expired (its worker was
-killed) goes back to pending for another worker. ``audit.jsonl`` has a line per launch."""
+killed) goes back to pending for another worker; an entry that is not the JSON runlab wrote is
+set aside as ``done/<id>.damaged``, never run. ``audit.jsonl`` has a line per launch."""
 
 from __future__ import annotations
 
@@ -59,10 +60,13 @@ class Queue:
                 os.rename(path, target)  # the one rename that wins claims it
             except FileNotFoundError:
                 continue
-            self.renew(path.stem, worker, lease_s, "claimed")
             entry = self._read(target)
-            if entry is not None:
-                return entry
+            if entry is None or not isinstance(entry.get("argv"), list):  # damaged: set aside
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(target, self._dir("done") / f"{path.stem}.damaged")
+                continue
+            self.renew(path.stem, worker, lease_s, "claimed")
+            return entry
         return None
 
     def start(self, ident: str, worker: str, pid: int, lease_s: float = LEASE_S) -> None:

@@ -111,6 +111,7 @@ class PPOEpochs(EpochTrainer):
     def _lr(self, progress_remaining: float) -> float:
         """Linear warm-up over ``rl.warmup_steps``, then cosine decay to ``rl.min_lr`` at the
         last epoch's end: by the steps taken in the whole run, not in one ``learn`` call."""
+        # SB3 calls the schedule once while PPO is built, before self.ppo exists: step 0
         rl, done = self.rl, float(self.ppo.num_timesteps) if hasattr(self, "ppo") else 0.0
         peak, floor, warm = float(rl["learning_rate"]), float(rl["min_lr"]), int(rl["warmup_steps"])
         if warm and done < warm:
@@ -224,10 +225,10 @@ def allocate(ppo: Any, env: PortfolioEnv) -> tuple[np.ndarray, float]:
 def _backtest(
     settings: dict[str, Any], targets: np.ndarray, returns: np.ndarray, window: int
 ) -> BacktestResult:
-    keep = ("transaction_cost_bps", "leverage_limit", "borrowing_cost", "initial_value",
-            "periods_per_year")  # fmt: skip
+    from runlab.train.evaluate_run import WEIGHT_SETTINGS
+
     held = returns[window : window + len(targets)]
-    return backtest(targets, held, **{k: settings[k] for k in keep if k in settings})
+    return backtest(targets, held, **{k: settings[k] for k in WEIGHT_SETTINGS if k in settings})
 
 
 def backtest_ppo_run(

@@ -15,6 +15,15 @@ from runlab.tracking.record import RunRecord
 from runlab.train.data import apply_scaler, load_dataset
 from runlab.train.load import load_model, snapshot
 
+# the portfolio settings a backtest of weights (not scores) takes
+WEIGHT_SETTINGS = (
+    "transaction_cost_bps",
+    "leverage_limit",
+    "borrowing_cost",
+    "initial_value",
+    "periods_per_year",
+)
+
 
 def pick_checkpoint(record: RunRecord, given: str | None) -> tuple[str, str | None]:
     """What ``runlab backtest --checkpoint`` names (:func:`runlab.train.load.snapshot`)."""
@@ -119,14 +128,7 @@ def backtest_run(
             torch.as_tensor(mask),
             cfg["episodic"]["transform"],
         ).numpy()
-        keep = (
-            "transaction_cost_bps",
-            "leverage_limit",
-            "borrowing_cost",
-            "initial_value",
-            "periods_per_year",
-        )
-        result = backtest(weights, returns, **{k: settings[k] for k in keep})
+        result = backtest(weights, returns, **{k: settings[k] for k in WEIGHT_SETTINGS})
     else:
         result = backtest(scores, returns, scores=True, **settings)
     result.dates, result.assets = dates, assets

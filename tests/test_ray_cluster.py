@@ -22,6 +22,21 @@ REPO = Path(__file__).resolve().parents[1]
 pytest.importorskip("ray")
 
 
+RAY_WORKER_PORTS = range(10000, 20000)  # ray start's own defaults (10002-19999) and neighbours
+
+
+def _free_port() -> int:
+    """A free port for the head that is never another cluster's nor inside the range Ray hands
+    its workers (where the kernel's ephemeral range starts at 1024, bind(0) can return one of
+    those: `ray start` then refuses, 'worker_ports ... used by other components')."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in RAY_WORKER_PORTS:
+            return port
+
+
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A real head node, started from its own folder and stopped afterwards."""
@@ -30,9 +45,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ray = shutil.which("ray") or "ray"
     where = tmp_path_factory.mktemp("ray-head")
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    with socket.socket() as sock:  # a free port: never another cluster's
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = _free_port()
     start = [ray, "start", "--head", "--port", str(port), "--num-cpus", "2"]
     start.append("--include-dashboard=false")
     done = subprocess.run(start, cwd=where, env=env, capture_output=True, text=True, timeout=180)
